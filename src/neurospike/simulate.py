@@ -1,0 +1,257 @@
+"""``simulate(model, method=..., dt=..., t_end=...) -> Trajectory``: the one entry point for every method."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import currents as currents_module
+from . import models
+from .errors import NeurospikeError, SimulationError, closest
+from .solvers import fixed_step, reference
+from .solvers.methods import METHODS
+from .trajectory import Trajectory
+
+jax.config.update("jax_enable_x64", True)
+
+METHOD_NAMES = (*METHODS, "reference")
+DEFAULT_MAX_RATE_HZ = 10_000.0
+DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
+_COMPILED: dict[Any, Any] = {}
+
+
+def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, initial=None):
+    """The model, preset, full parameter set, input current, end time and initial state of a run."""
+    model = models.get(model)
+    chosen = model.preset(preset)
+    values = {**model.defaults(), **chosen.params}
+    for name, value in (params or {}).items():
+        if name not in values:
+            raise NeurospikeError(
+                f"unknown parameter {name!r} for model {model.name!r}{closest(name, values)}; "
+                f"parameters are {', '.join(values)}"
+            )
+        array = np.asarray(value, dtype=float)
+        if not np.all(np.isfinite(array)):
+            raise NeurospikeError(f"parameter {name}={value!r} is not finite")
+        values[name] = float(array) if array.ndim == 0 else array
+    t_end = chosen.t_end if t_end is None else float(t_end)
+    if not (math.isfinite(t0) and math.isfinite(t_end)) or t_end <= t0:
+        raise NeurospikeError(f"t_end={t_end:g} must be a finite time after t0={t0:g} ms")
+    if current is None:
+        current = chosen.current if chosen.current is not None else currents_module.constant(0.0)
+    elif isinstance(current, str):
+        current = currents_module.parse(current, t_end=t_end, t0=t0)
+    elif isinstance(current, (int, float)):
+        current = currents_module.constant(float(current))
+    start = dict(zip(model.states, model.initial_state(values, np)))
+    if chosen.initial:
+        start.update(chosen.initial)
+    for name, value in (initial or {}).items():
+        model.state_index(name)
+        array = np.asarray(value, dtype=float)
+        if not np.all(np.isfinite(array)):
+            raise NeurospikeError(f"initial {name}={value!r} is not finite")
+        start[name] = float(array) if array.ndim == 0 else array
+    return model, chosen, values, current, t_end, start
+
+
+def population_size(values: Mapping[str, Any], start: Mapping[str, Any]) -> int | None:
+    sizes = {np.size(v) for v in (*values.values(), *start.values()) if np.ndim(v) > 0}
+    if not sizes:
+        return None
+    if len(sizes) > 1:
+        raise NeurospikeError(f"population arrays have different lengths {sorted(sizes)}; use one length N")
+    return sizes.pop()
+
+
+def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float | None = None,
+             t_end: float | None = None, t0: float = 0.0, params: Mapping[str, Any] | None = None,
+             current=None, initial: Mapping[str, Any] | None = None, save_at=None, events: str = "located",
+             max_rate: float = DEFAULT_MAX_RATE_HZ, rtol: float = 1e-10, atol: float = 1e-10,
+             memory_limit: float = DEFAULT_MEMORY_LIMIT_BYTES) -> Trajectory:
+    """Integrate ``model`` (a name or :class:`~neurospike.models.Model`) and return a :class:`Trajectory`.
+
+    ``preset`` picks parameters, initial state, input, ``t_end`` and a usual ``dt``; ``params``/``initial``
+    override them (arrays of length N make a population of N independent neurons). ``current`` is a current
+    object, a number or a CLI spec such as ``"step:start=101,amplitude=70"``. ``method`` is one of
+    ``METHOD_NAMES``; ``events`` is ``"located"`` (spikes located inside the step) or ``"step"`` (reset after
+    the step). ``save_at`` returns the trajectory at exactly those times (dense output). A run that spikes
+    faster than ``max_rate`` (Hz) stops there with ``status="rate-exceeded"``.
+    """
+    if method not in METHOD_NAMES:
+        raise NeurospikeError(f"unknown method {method!r}{closest(method, METHOD_NAMES)}; methods are {', '.join(METHOD_NAMES)}")
+    if events not in ("located", "step"):
+        raise NeurospikeError(f"events={events!r}: use 'located' or 'step'")
+    if not (isinstance(max_rate, (int, float)) and math.isfinite(max_rate) and max_rate > 0):
+        raise NeurospikeError(f"max_rate={max_rate!r} must be a positive number of Hz")
+    model, chosen, values, current, t_end, start = resolve(model, preset, params, current, t_end, t0, initial)
+    if method != "reference":
+        dt = chosen.dt if dt is None else dt
+        dt = 0.01 if dt is None else float(dt)
+        if not math.isfinite(dt) or dt <= 0:
+            raise NeurospikeError(f"dt={dt!r} must be a positive finite step (ms)")
+    if save_at is not None:
+        save_at = np.atleast_1d(np.asarray(save_at, dtype=float))
+        outside = save_at[(save_at < t0) | (save_at > t_end) | ~np.isfinite(save_at)]
+        if outside.size:
+            raise NeurospikeError(f"save-at time {outside[0]:g} is outside the run [{t0:g}, {t_end:g}] ms")
+    method_obj = METHODS.get(method)
+    if method == "strang" and not model.conditionally_linear:
+        raise NeurospikeError(f"method 'strang' needs a conditionally linear model (lif, hh); {model.name!r} is not")
+
+    n_neurons = population_size(values, start)
+    min_interval = 1000.0 / max_rate
+    if method == "reference":
+        if n_neurons is not None:
+            raise NeurospikeError("method 'reference' integrates one neuron; give scalar parameters")
+        trajectory = _reference(model, values, current, start, t0, t_end, rtol, atol, min_interval, max_rate)
+    else:
+        trajectory = _fixed_step(model, method_obj, values, current, start, t0, t_end, dt, events, min_interval,
+                                 max_rate, n_neurons, memory_limit)
+    trajectory.preset = chosen.name
+    trajectory.method = method
+    if save_at is not None:
+        trajectory = trajectory.at(save_at)
+    return trajectory
+
+
+def _status_message(model, method, code, halt_time, max_rate, last_state=None):
+    if code == fixed_step.RATE_EXCEEDED:
+        return "rate-exceeded", (
+            f"{model.name}/{method}: spiking faster than max_rate={max_rate:g} Hz at t={halt_time:.6g} ms "
+            f"(runaway resets); stopped there, results kept up to that time")
+    state = "" if last_state is None else " (last finite state " + ", ".join(
+        f"{n}={x:.6g}" for n, x in zip(model.states, last_state)) + ")"
+    return "non-finite", (f"{model.name}/{method}: the state became non-finite at t={halt_time:.6g} ms{state}; "
+                          f"use a smaller dt or an implicit method (backward-euler)")
+
+
+def _reference(model, values, current, start, t0, t_end, rtol, atol, min_interval, max_rate):
+    if not (0 < rtol < 1 and 0 < atol < 1):
+        raise NeurospikeError(f"rtol={rtol!r} and atol={atol!r} must lie in (0, 1)")
+    y0 = np.array([start[s] for s in model.states], dtype=float)
+    began = time.perf_counter()
+    pieces, (times, before, after), (code, halt_time) = reference.integrate(
+        model, values, current, y0, t0, t_end, rtol=rtol, atol=atol, min_interval=min_interval,
+        max_spikes=int(math.ceil((t_end - t0) * max_rate / 1000.0)) + 2)
+    elapsed = time.perf_counter() - began
+    if code == fixed_step.NON_FINITE:
+        last = pieces[-1][3][-1] if pieces else y0
+        raise SimulationError(_status_message(model, "reference", code, halt_time, max_rate, last)[1])
+    t = np.concatenate([p[2] for p in pieces])
+    y = np.concatenate([p[3] for p in pieces])
+    status, message = ("success", "") if code == fixed_step.OK else _status_message(model, "reference", code,
+                                                                                       halt_time, max_rate)
+    return Trajectory(
+        t=t, states={s: y[:, i] for i, s in enumerate(model.states)}, spikes=times, model=model.name,
+        method="reference", params=values, dt=None, events="located",
+        state_units=dict(zip(model.states, model.state_units)), spike_states_before=before,
+        spike_states_after=after, compile_time_s=0.0, run_time_s=elapsed, status=status, message=message,
+        dense=reference.dense_output(pieces))
+
+
+def _compiled(config, args):
+    """The compiled loop for this configuration and these argument shapes (compiled once, then reused)."""
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    key = (config, tree, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
+    if key not in _COMPILED:
+        def run(params, current, y0, nodes, min_interval):
+            return fixed_step.run(config, params, current, y0, nodes, min_interval)
+        _COMPILED[key] = jax.jit(run).lower(*args).compile()
+    return _COMPILED[key]
+
+
+def _fixed_step(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate, n_neurons,
+                memory_limit):
+    rule = model.spike
+    nodes = fixed_step.time_grid(t0, t_end, dt, current.discontinuities())
+    capacity = int(math.ceil(fixed_step.BLOCK * dt * max_rate / 1000.0)) + 2 if rule else 0
+    width = 1 if n_neurons is None else n_neurons
+    n_blocks = -(-(len(nodes) - 1) // fixed_step.BLOCK)
+    estimate = 8 * width * (len(nodes) * model.n_states + n_blocks * capacity * (1 + 2 * model.n_states)) * 3
+    if estimate > memory_limit:
+        raise NeurospikeError(
+            f"this run would need about {estimate / 2**30:.1f} GiB (limit {memory_limit / 2**30:.1f} GiB): "
+            f"{len(nodes) - 1} steps x {width} neuron(s) x {model.n_states} states; use a larger dt, a shorter "
+            f"t_end or --save-at")
+    if n_neurons is not None:
+        raise NeurospikeError("populations (array parameters) are not supported by this build yet")
+    config = fixed_step.LoopConfig(
+        method=method, derivatives=model.derivatives,
+        groups=tuple(tuple(model.state_index(s) for s in group) for group in model.split) if model.split else None,
+        spike_index=model.state_index(rule.state) if rule else None, level_name=rule.level if rule else None,
+        reset=rule.reset if rule else None, refractory_name=rule.refractory if rule else None,
+        located=events == "located", spike_capacity=capacity, record_trace=True)
+    params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
+    y0 = jnp.asarray([start[s] for s in model.states], dtype=jnp.float64)
+    args = (params, current, y0, jnp.asarray(nodes), jnp.asarray(min_interval))
+    began = time.perf_counter()
+    compiled = _compiled(config, args)
+    compile_time = time.perf_counter() - began
+    began = time.perf_counter()
+    trace, spikes, counts, status = jax.block_until_ready(compiled(*args))
+    run_time = time.perf_counter() - began
+
+    trace = np.concatenate([np.asarray(y0)[None], np.asarray(trace)])
+    code, halt_time = int(status["halt_code"]), float(status["halt_time"])
+    counts = np.minimum(np.asarray(counts), capacity)
+    taken = np.arange(spikes[0].shape[1])[None, :] < counts[:, None]
+    spike_times, before, after = (np.asarray(buffer)[taken] for buffer in spikes)
+    if code == fixed_step.NON_FINITE:
+        last = trace[np.searchsorted(nodes, halt_time, side="right") - 1]
+        raise SimulationError(_status_message(model, method.name, code, halt_time, max_rate, last)[1])
+    status, message = "success", ""
+    if code != fixed_step.OK:
+        status, message = _status_message(model, method.name, code, halt_time, max_rate)
+        keep = nodes <= halt_time
+        nodes, trace = nodes[keep], trace[keep]
+        kept = spike_times <= halt_time
+        spike_times, before, after = spike_times[kept], before[kept], after[kept]
+    t, y = merge_spikes(nodes, trace, spike_times, before, after)
+    return Trajectory(
+        t=t, states={s: y[:, i] for i, s in enumerate(model.states)}, spikes=spike_times, model=model.name,
+        method=method.name, params=values, dt=dt, events=events,
+        state_units=dict(zip(model.states, model.state_units)), spike_states_before=before,
+        spike_states_after=after, compile_time_s=compile_time, run_time_s=run_time, status=status,
+        message=message, dense=step_interpolant(model, method, values, current, t, y))
+
+
+def merge_spikes(nodes, trace, spike_times, before, after):
+    """Insert (t*, state before reset) and (t*, state after reset) of each spike into the node trace."""
+    if len(spike_times) == 0:
+        return nodes, trace
+    position = np.searchsorted(nodes, spike_times, side="left")
+    t = np.insert(nodes, np.repeat(position, 2), np.repeat(spike_times, 2))
+    points = np.empty((2 * len(spike_times), trace.shape[1]))
+    points[0::2], points[1::2] = before, after
+    y = np.insert(trace, np.repeat(position, 2), points, axis=0)
+    return t, y
+
+
+def step_interpolant(model, method, values, current, t, y):
+    """Dense output of a fixed-step run: on each interval between trace points, the method's interpolant
+    (linear, or cubic Hermite with f evaluated on the interval's own input piece)."""
+    hermite = method.interpolation == "hermite"
+
+    def slope(time, state, t_ref):
+        return np.stack(model.derivatives(time, tuple(state.T), values, current(time, t_ref, np), np), -1)
+
+    def evaluate(times):
+        index = np.clip(np.searchsorted(t, times, side="right") - 1, 0, len(t) - 2)
+        t_a, t_b = t[index], t[index + 1]
+        width = t_b - t_a
+        theta = np.where(width > 0, (times - t_a) / np.where(width > 0, width, 1.0), 1.0)
+        y_a, y_b = y[index], y[index + 1]
+        if not hermite:
+            return y_a + theta[:, None] * (y_b - y_a)
+        t_ref = 0.5 * (t_a + t_b)
+        f_a, f_b = slope(t_a, y_a, t_ref), slope(t_b, y_b, t_ref)
+        return fixed_step.hermite(theta[:, None], y_a, f_a, y_b, f_b, width[:, None])
+
+    return evaluate

@@ -1,0 +1,222 @@
+"""The one result type of every method: :class:`Trajectory`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import NeurospikeError
+
+
+@dataclass
+class Trajectory:
+    """A solution: times ``t``, named ``states`` (arrays over ``t``), spike times and how it was made.
+
+    At a spike with a reset the trace holds two points at the spike time: the state just before the reset and
+    the state just after it (``spike_states_before`` / ``spike_states_after`` hold them per spike).
+    ``at(times)`` evaluates the method's own dense output: the step interpolant of a fixed-step method, the
+    adaptive solver's dense output for ``reference``. ``status`` is ``"success"`` or says why the run stopped
+    early (``message``); the arrays hold what was computed up to there.
+    """
+
+    t: np.ndarray
+    states: dict[str, np.ndarray]
+    spikes: np.ndarray
+    model: str
+    method: str
+    params: dict[str, Any]
+    preset: str | None = None
+    dt: float | None = None
+    events: str = "located"
+    state_units: dict[str, str] = field(default_factory=dict)
+    spike_states_before: np.ndarray | None = None
+    spike_states_after: np.ndarray | None = None
+    compile_time_s: float = 0.0
+    run_time_s: float = 0.0
+    status: str = "success"
+    message: str = ""
+    alpha: Any = None
+    dense: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.states[name]
+
+    @property
+    def state_names(self) -> list[str]:
+        return list(self.states)
+
+    @property
+    def y(self) -> np.ndarray:
+        """States stacked as an array of shape (len(t), n_states)."""
+        return np.stack([self.states[s] for s in self.states], axis=-1)
+
+    @property
+    def wall_time_s(self) -> float:
+        return self.compile_time_s + self.run_time_s
+
+    def at(self, times) -> "Trajectory":
+        """The trajectory evaluated at ``times`` (ms), by the method's dense output. At a spike time the
+        state after the reset is returned."""
+        times = np.atleast_1d(np.asarray(times, dtype=float))
+        if times.size and (times.min() < self.t[0] - 1e-9 or times.max() > self.t[-1] + 1e-9):
+            raise NeurospikeError(
+                f"requested time(s) outside the run [{self.t[0]:g}, {self.t[-1]:g}] ms: "
+                f"{', '.join(f'{x:g}' for x in times[(times < self.t[0] - 1e-9) | (times > self.t[-1] + 1e-9)][:5])}"
+            )
+        if self.dense is not None:
+            values = np.asarray(self.dense(times))
+        else:
+            values = np.stack([_right_continuous_interp(times, self.t, self.states[s]) for s in self.states], -1)
+        states = {name: values[..., i] for i, name in enumerate(self.states)}
+        return replace(self, t=times, states=states)
+
+    # --- output -------------------------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "preset": self.preset,
+            "method": self.method,
+            "dt": self.dt,
+            "events": self.events,
+            "alpha": self.alpha,
+            "params": {k: _plain(v) for k, v in self.params.items()},
+            "state_units": self.state_units,
+            "compile_time_s": self.compile_time_s,
+            "run_time_s": self.run_time_s,
+            "status": self.status,
+            "message": self.message,
+        }
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        data = {
+            "model": self.model,
+            "preset": self.preset,
+            "method": self.method,
+            "dt": self.dt,
+            "params": {k: _plain(v) for k, v in self.params.items()},
+            "t": self.t.tolist(),
+            "states": {k: np.asarray(v).tolist() for k, v in self.states.items()},
+            "spikes": _plain(self.spikes),
+            "compile_time_s": self.compile_time_s,
+            "run_time_s": self.run_time_s,
+            "events": self.events,
+            "status": self.status,
+            "message": self.message,
+        }
+        _atomic_write(path, lambda f: json.dump(data, f, allow_nan=True), text=True)
+
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Columns t and one per state; spikes are in the header comment line."""
+        def write(f):
+            f.write(f"# model={self.model} method={self.method} dt={self.dt} spikes="
+                    f"{' '.join(f'{x:.17g}' for x in np.ravel(self.spikes))}\n")
+            writer = csv.writer(f)
+            writer.writerow(["t", *self.states])
+            for row in zip(self.t, *(np.asarray(v) for v in self.states.values())):
+                writer.writerow([f"{x:.17g}" for x in row])
+
+        _atomic_write(path, write, text=True)
+
+    def to_npz(self, path: str | os.PathLike) -> None:
+        arrays = {"t": self.t, "spikes": np.asarray(self.spikes, dtype=float),
+                  **{f"state_{k}": np.asarray(v) for k, v in self.states.items()},
+                  "metadata": np.asarray(json.dumps(self.metadata()))}
+        _atomic_write(path, lambda f: np.savez(f, **arrays), text=False)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write by extension: .json, .csv or .npz."""
+        suffix = Path(path).suffix.lower()
+        writers = {".json": self.to_json, ".csv": self.to_csv, ".npz": self.to_npz}
+        if suffix not in writers:
+            raise NeurospikeError(f"output {str(path)!r}: unknown format {suffix or '(none)'!r}; use .csv, .npz or .json")
+        writers[suffix](path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Trajectory":
+        """Read a trajectory written by ``to_json`` or ``to_npz``."""
+        path = Path(path)
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+            return cls(t=np.asarray(data["t"]), states={k: np.asarray(v) for k, v in data["states"].items()},
+                       spikes=np.asarray(data["spikes"], dtype=float), model=data["model"], method=data["method"],
+                       params=data["params"], preset=data.get("preset"), dt=data.get("dt"),
+                       compile_time_s=data.get("compile_time_s", 0.0), run_time_s=data.get("run_time_s", 0.0),
+                       events=data.get("events", "located"), status=data.get("status", "success"),
+                       message=data.get("message", ""))
+        with np.load(path) as data:
+            meta = json.loads(str(data["metadata"]))
+            states = {k[len("state_"):]: data[k] for k in data.files if k.startswith("state_")}
+            return cls(t=data["t"], states=states, spikes=data["spikes"], model=meta["model"], method=meta["method"],
+                       params=meta["params"], preset=meta["preset"], dt=meta["dt"], events=meta["events"],
+                       state_units=meta["state_units"], compile_time_s=meta["compile_time_s"],
+                       run_time_s=meta["run_time_s"], status=meta["status"], message=meta["message"])
+
+    def plot(self, path: str | os.PathLike | None = None, states: list[str] | None = None, axes=None,
+             reference: "Trajectory | None" = None):
+        """One panel per state (all by default), spikes marked; optionally over a ``reference``."""
+        import matplotlib
+
+        if path is not None:
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        states = states or self.state_names
+        if axes is None:
+            fig, axes = plt.subplots(len(states), 1, sharex=True, figsize=(8, 2.2 * len(states) + 0.5), squeeze=False)
+            axes = axes[:, 0]
+        for ax, name in zip(axes, states):
+            if reference is not None:
+                ax.plot(reference.t, reference.states[name], color="0.6", lw=2.5, label=f"{reference.method}")
+            ax.plot(self.t, self.states[name], lw=1, label=self.method)
+            unit = self.state_units.get(name, "")
+            ax.set_ylabel(f"{name} ({unit})" if unit else name)
+        axes[0].set_title(f"{self.model}" + (f" [{self.preset}]" if self.preset else "")
+                          + f" — {self.method}" + (f", dt = {self.dt:g} ms" if self.dt else "")
+                          + f", {np.size(self.spikes)} spikes")
+        if reference is not None:
+            axes[0].legend(loc="upper right", fontsize=8)
+        axes[-1].set_xlabel("t (ms)")
+        if path is not None:
+            fig = axes[0].figure
+            fig.tight_layout()
+            _atomic_write(path, lambda f: fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", dpi=120),
+                          text=False)
+            plt.close(fig)
+        return axes
+
+
+def _right_continuous_interp(times, t, values):
+    """Linear interpolation that takes the later of two points at the same time (the post-reset state)."""
+    index = np.clip(np.searchsorted(t, times, side="right") - 1, 0, len(t) - 2)
+    t0, t1 = t[index], t[index + 1]
+    width = np.where(t1 > t0, t1 - t0, 1.0)
+    theta = np.clip((times - t0) / width, 0.0, 1.0)
+    return values[index] + theta * (values[index + 1] - values[index])
+
+
+def _plain(value):
+    value = np.asarray(value) if not isinstance(value, (str, type(None), dict)) else value
+    if isinstance(value, np.ndarray):
+        return value.item() if value.ndim == 0 else value.tolist()
+    return value
+
+
+def _atomic_write(path, write, text: bool) -> None:
+    """Write to a temporary file beside ``path`` and rename it, so a failure leaves no partial file."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        with open(temporary, "w" if text else "wb", **({"newline": ""} if text else {})) as f:
+            write(f)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
