@@ -54,6 +54,15 @@ class Piecewise:
         times = [float(x) for x in (*self.starts, *self.ends) if np.isfinite(float(x))]
         return np.unique(np.asarray(times, dtype=float))
 
+    def population_axes(self) -> "Piecewise":
+        """Per-neuron leaves (a baseline, value or slope given as an array over neurons) map on axis 0."""
+        return Piecewise(_neuron_axis(self.baseline), tuple(None for _ in self.starts),
+                         tuple(None for _ in self.ends), tuple(_neuron_axis(v) for v in self.values),
+                         tuple(_neuron_axis(v) for v in self.slopes))
+
+    def population_size(self) -> int | None:
+        return _population_size(self.baseline, *self.values, *self.slopes)
+
 
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
@@ -70,6 +79,12 @@ class Sine:
 
     def discontinuities(self) -> np.ndarray:
         return np.zeros(0)
+
+    def population_axes(self) -> "Sine":
+        return Sine(*(_neuron_axis(x) for x in (self.offset, self.amplitude, self.frequency, self.phase)))
+
+    def population_size(self) -> int | None:
+        return _population_size(self.offset, self.amplitude, self.frequency, self.phase)
 
 
 @jax.tree_util.register_dataclass
@@ -88,10 +103,29 @@ class OrnsteinUhlenbeck:
     def discontinuities(self) -> np.ndarray:
         return np.zeros(0)
 
+    def population_axes(self) -> "OrnsteinUhlenbeck":
+        """Samples of shape (len(times), N) are one independent noise trace per neuron."""
+        return OrnsteinUhlenbeck(None, 1 if np.ndim(self.samples) == 2 else None)
+
+    def population_size(self) -> int | None:
+        return int(np.shape(self.samples)[1]) if np.ndim(self.samples) == 2 else None
+
+
+def _neuron_axis(leaf) -> int | None:
+    return 0 if np.ndim(leaf) == 1 else None
+
+
+def _population_size(*leaves) -> int | None:
+    """The neuron count N of the per-neuron (1-d) leaves, None if there are none."""
+    sizes = {int(np.shape(leaf)[0]) for leaf in leaves if np.ndim(leaf) == 1}
+    if len(sizes) > 1:
+        raise NeurospikeError(f"per-neuron current arrays have different lengths {sorted(sizes)}")
+    return sizes.pop() if sizes else None
+
 
 def constant(amplitude: float = 0.0) -> Piecewise:
     _check_finite("constant", amplitude=amplitude)
-    return Piecewise(baseline=amplitude)
+    return Piecewise(baseline=np.asarray(amplitude, dtype=float) if np.ndim(amplitude) else amplitude)
 
 
 def step(start: float, amplitude: float, stop: float = math.inf, baseline: float = 0.0) -> Piecewise:

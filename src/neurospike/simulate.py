@@ -13,7 +13,7 @@ import numpy as np
 from . import currents as currents_module
 from . import models
 from .errors import NeurospikeError, SimulationError, closest
-from .solvers import fixed_step, reference
+from .solvers import fixed_step, population, reference
 from .solvers.methods import METHODS
 from .trajectory import Trajectory
 
@@ -47,8 +47,8 @@ def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, i
         current = chosen.current if chosen.current is not None else currents_module.constant(0.0)
     elif isinstance(current, str):
         current = currents_module.parse(current, t_end=t_end, t0=t0)
-    elif isinstance(current, (int, float)):
-        current = currents_module.constant(float(current))
+    elif isinstance(current, (int, float, list, tuple, np.ndarray)):
+        current = currents_module.constant(current)
     start = dict(zip(model.states, model.initial_state(values, np)))
     if chosen.initial:
         start.update(chosen.initial)
@@ -61,8 +61,11 @@ def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, i
     return model, chosen, values, current, t_end, start
 
 
-def population_size(values: Mapping[str, Any], start: Mapping[str, Any]) -> int | None:
+def population_size(values: Mapping[str, Any], start: Mapping[str, Any], current=None) -> int | None:
+    """N when some parameter, initial state or the input is given per neuron (arrays of length N), else None."""
     sizes = {np.size(v) for v in (*values.values(), *start.values()) if np.ndim(v) > 0}
+    if current is not None and getattr(current, "population_size", lambda: None)() is not None:
+        sizes.add(current.population_size())
     if not sizes:
         return None
     if len(sizes) > 1:
@@ -74,7 +77,7 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
              t_end: float | None = None, t0: float = 0.0, params: Mapping[str, Any] | None = None,
              current=None, initial: Mapping[str, Any] | None = None, save_at=None, events: str = "located",
              max_rate: float = DEFAULT_MAX_RATE_HZ, rtol: float = 1e-10, atol: float = 1e-10,
-             memory_limit: float = DEFAULT_MEMORY_LIMIT_BYTES) -> Trajectory:
+             memory_limit: float = DEFAULT_MEMORY_LIMIT_BYTES, max_recorded_spikes: int | None = None) -> Trajectory:
     """Integrate ``model`` (a name or :class:`~neurospike.models.Model`) and return a :class:`Trajectory`.
 
     ``preset`` picks parameters, initial state, input, ``t_end`` and a usual ``dt``; ``params``/``initial``
@@ -105,7 +108,7 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     if method == "strang" and not model.conditionally_linear:
         raise NeurospikeError(f"method 'strang' needs a conditionally linear model (lif, hh); {model.name!r} is not")
 
-    n_neurons = population_size(values, start)
+    n_neurons = population_size(values, start, current)
     min_interval = 1000.0 / max_rate
     if method == "reference":
         if n_neurons is not None:
@@ -113,7 +116,7 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
         trajectory = _reference(model, values, current, start, t0, t_end, rtol, atol, min_interval, max_rate)
     else:
         trajectory = _fixed_step(model, method_obj, values, current, start, t0, t_end, dt, events, min_interval,
-                                 max_rate, n_neurons, memory_limit)
+                                 max_rate, n_neurons, memory_limit, save_at, max_recorded_spikes)
     trajectory.preset = chosen.name
     trajectory.method = method
     if save_at is not None:
@@ -156,47 +159,39 @@ def _reference(model, values, current, start, t0, t_end, rtol, atol, min_interva
         dense=reference.dense_output(pieces))
 
 
-def _compiled(config, args):
-    """The compiled loop for this configuration and these argument shapes (compiled once, then reused)."""
-    leaves, tree = jax.tree_util.tree_flatten(args)
-    key = (config, tree, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
-    if key not in _COMPILED:
-        def run(params, current, y0, nodes, min_interval):
-            return fixed_step.run(config, params, current, y0, nodes, min_interval)
-        _COMPILED[key] = jax.jit(run).lower(*args).compile()
-    return _COMPILED[key]
-
-
-def _fixed_step(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate, n_neurons,
-                memory_limit):
+def _loop_config(model, method, events, capacity):
     rule = model.spike
-    nodes = fixed_step.time_grid(t0, t_end, dt, current.discontinuities())
-    capacity = int(math.ceil(fixed_step.BLOCK * dt * max_rate / 1000.0)) + 2 if rule else 0
-    width = 1 if n_neurons is None else n_neurons
-    n_blocks = -(-(len(nodes) - 1) // fixed_step.BLOCK)
-    estimate = 8 * width * (len(nodes) * model.n_states + n_blocks * capacity * (1 + 2 * model.n_states)) * 3
-    if estimate > memory_limit:
-        raise NeurospikeError(
-            f"this run would need about {estimate / 2**30:.1f} GiB (limit {memory_limit / 2**30:.1f} GiB): "
-            f"{len(nodes) - 1} steps x {width} neuron(s) x {model.n_states} states; use a larger dt, a shorter "
-            f"t_end or --save-at")
-    if n_neurons is not None:
-        raise NeurospikeError("populations (array parameters) are not supported by this build yet")
-    config = fixed_step.LoopConfig(
+    return fixed_step.LoopConfig(
         method=method, derivatives=model.derivatives,
         groups=tuple(tuple(model.state_index(s) for s in group) for group in model.split) if model.split else None,
         spike_index=model.state_index(rule.state) if rule else None, level_name=rule.level if rule else None,
         reset=rule.reset if rule else None, refractory_name=rule.refractory if rule else None,
         located=events == "located", spike_capacity=capacity, record_trace=True)
+
+
+def _memory_check(estimate, memory_limit, detail):
+    if estimate > memory_limit:
+        raise NeurospikeError(
+            f"this run would need about {estimate / 2**30:.1f} GiB (limit {memory_limit / 2**30:.1f} GiB): {detail}; "
+            f"use a larger dt, a shorter t_end or --save-at")
+
+
+def _fixed_step(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate, n_neurons,
+                memory_limit, save_at=None, max_recorded_spikes=None):
+    if n_neurons is not None:
+        return _population(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate,
+                           n_neurons, memory_limit, save_at, max_recorded_spikes)
+    rule = model.spike
+    nodes = fixed_step.time_grid(t0, t_end, dt, current.discontinuities())
+    capacity = int(math.ceil(fixed_step.BLOCK * dt * max_rate / 1000.0)) + 2 if rule else 0
+    n_blocks = -(-(len(nodes) - 1) // fixed_step.BLOCK)
+    _memory_check(8 * (len(nodes) * model.n_states + n_blocks * capacity * (1 + 2 * model.n_states)) * 3,
+                  memory_limit, f"{len(nodes) - 1} steps x {model.n_states} states")
+    config = _loop_config(model, method, events, capacity)
     params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
     y0 = jnp.asarray([start[s] for s in model.states], dtype=jnp.float64)
     args = (params, current, y0, jnp.asarray(nodes), jnp.asarray(min_interval))
-    began = time.perf_counter()
-    compiled = _compiled(config, args)
-    compile_time = time.perf_counter() - began
-    began = time.perf_counter()
-    trace, spikes, counts, status = jax.block_until_ready(compiled(*args))
-    run_time = time.perf_counter() - began
+    trace, spikes, counts, status, compile_time, run_time = _run_compiled(fixed_step.run, config, args)
 
     trace = np.concatenate([np.asarray(y0)[None], np.asarray(trace)])
     code, halt_time = int(status["halt_code"]), float(status["halt_time"])
@@ -220,6 +215,72 @@ def _fixed_step(model, method, values, current, start, t0, t_end, dt, events, mi
         state_units=dict(zip(model.states, model.state_units)), spike_states_before=before,
         spike_states_after=after, compile_time_s=compile_time, run_time_s=run_time, status=status,
         message=message, dense=step_interpolant(model, method, values, current, t, y))
+
+
+def _run_compiled(loop, config, args, *static):
+    """Compile ``loop`` for this configuration and these argument shapes (once), run it; with both times."""
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    key = (loop, config, static, tree, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
+    began = time.perf_counter()
+    if key not in _COMPILED:
+        _COMPILED[key] = jax.jit(lambda *a: loop(config, *a, *static)).lower(*args).compile()
+    compile_time = time.perf_counter() - began
+    began = time.perf_counter()
+    result = jax.block_until_ready(_COMPILED[key](*args))
+    return (*result, compile_time, time.perf_counter() - began)
+
+
+def _population(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate, size,
+                memory_limit, save_at, max_recorded_spikes):
+    """N neurons at once (see :mod:`neurospike.solvers.population`): states recorded at every node, or only at
+    ``save_at`` (inserted into the grid as nodes, so exact), spike counts and (time, neuron) pairs."""
+    breaks = np.concatenate([current.discontinuities(), [] if save_at is None else save_at])
+    nodes = fixed_step.time_grid(t0, t_end, dt, breaks)
+    if save_at is None:
+        record_index = np.arange(len(nodes))
+    else:
+        wanted = np.searchsorted(nodes, save_at - 1e-9 * dt)
+        record_index = np.unique(np.concatenate([[0, len(nodes) - 1], wanted]))
+    rule = model.spike
+    if max_recorded_spikes is None:
+        max_recorded_spikes = int(math.ceil(size * (t_end - t0) * 100.0 / 1000.0)) + 1000 if rule else 0
+    _memory_check(8 * (len(record_index) * model.n_states * size * 2 + 2 * max_recorded_spikes + 8 * size),
+                  memory_limit, f"{len(record_index)} recorded times x {size} neurons x {model.n_states} states")
+    config = _loop_config(model, method, events, 0)
+    params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
+    y0 = jnp.stack([jnp.broadcast_to(jnp.asarray(start[s], dtype=jnp.float64), (size,)) for s in model.states])
+    args = (params, current, y0, jnp.asarray(nodes), jnp.asarray(record_index, dtype=jnp.int32),
+            jnp.asarray(min_interval))
+    saved, counts, (times, neurons, n_recorded), halt_code, halt_time, compile_time, run_time = _run_compiled(
+        population.run, config, args, int(max_recorded_spikes))
+    t = nodes[record_index]
+    saved, halt_code, halt_time = np.array(saved), np.asarray(halt_code), np.asarray(halt_time)
+    n_recorded = int(n_recorded)
+    times, neurons = np.asarray(times)[:n_recorded], np.asarray(neurons)[:n_recorded]
+    order = np.lexsort((neurons, times))
+    times, neurons = times[order], neurons[order]
+    where = ", ".join(f"neuron {i} at t={halt_time[i]:.6g} ms" for i in np.flatnonzero(halt_code)[:3])
+    if np.any(halt_code == fixed_step.NON_FINITE):
+        raise SimulationError(f"{model.name}/{method.name}: {np.sum(halt_code == fixed_step.NON_FINITE)} neuron(s) "
+                              f"became non-finite ({where}); use a smaller dt or an implicit method (backward-euler)")
+    status, messages = "success", []
+    if np.any(halt_code == fixed_step.RATE_EXCEEDED):
+        status = "rate-exceeded"
+        messages.append(f"{model.name}/{method.name}: {np.sum(halt_code != 0)} neuron(s) spiking faster than "
+                        f"max_rate={max_rate:g} Hz or twice within one step ({where}); each was stopped there "
+                        f"(NaN afterwards), the others ran to the end")
+        stopped = halt_code != 0
+        saved[:, :, stopped] = np.where(t[:, None, None] > halt_time[stopped][None, None, :], np.nan,
+                                        saved[:, :, stopped])
+    total = int(np.sum(counts))
+    if n_recorded < total:
+        messages.append(f"spike times recorded for the first {n_recorded} of {total} spikes "
+                        f"(max_recorded_spikes); counts are exact")
+    return Trajectory(
+        t=t, states={s: saved[:, i, :] for i, s in enumerate(model.states)}, spikes=times, model=model.name,
+        method=method.name, params=values, dt=dt, events=events,
+        state_units=dict(zip(model.states, model.state_units)), compile_time_s=compile_time, run_time_s=run_time,
+        status=status, message="; ".join(messages), spike_neurons=neurons, spike_counts=np.asarray(counts))
 
 
 def merge_spikes(nodes, trace, spike_times, before, after):

@@ -23,6 +23,9 @@ class Trajectory:
     ``at(times)`` evaluates the method's own dense output: the step interpolant of a fixed-step method, the
     adaptive solver's dense output for ``reference``. ``status`` is ``"success"`` or says why the run stopped
     early (``message``); the arrays hold what was computed up to there.
+
+    A population run (N neurons) has states of shape (len(t), N), ``spikes`` with the parallel array
+    ``spike_neurons`` (sorted by time, like Brian2's SpikeMonitor ``t`` and ``i``) and ``spike_counts`` (N,).
     """
 
     t: np.ndarray
@@ -42,6 +45,8 @@ class Trajectory:
     status: str = "success"
     message: str = ""
     alpha: Any = None
+    spike_neurons: np.ndarray | None = None
+    spike_counts: np.ndarray | None = None
     dense: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -103,6 +108,8 @@ class Trajectory:
             "t": self.t.tolist(),
             "states": {k: np.asarray(v).tolist() for k, v in self.states.items()},
             "spikes": _plain(self.spikes),
+            **({} if self.spike_neurons is None else {"spike_neurons": _plain(self.spike_neurons),
+                                                      "spike_counts": _plain(self.spike_counts)}),
             "compile_time_s": self.compile_time_s,
             "run_time_s": self.run_time_s,
             "events": self.events,
@@ -125,6 +132,8 @@ class Trajectory:
 
     def to_npz(self, path: str | os.PathLike) -> None:
         arrays = {"t": self.t, "spikes": np.asarray(self.spikes, dtype=float),
+                  **({} if self.spike_neurons is None else {"spike_neurons": self.spike_neurons,
+                                                            "spike_counts": self.spike_counts}),
                   **{f"state_{k}": np.asarray(v) for k, v in self.states.items()},
                   "metadata": np.asarray(json.dumps(self.metadata()))}
         _atomic_write(path, lambda f: np.savez(f, **arrays), text=False)
@@ -148,14 +157,18 @@ class Trajectory:
                        params=data["params"], preset=data.get("preset"), dt=data.get("dt"),
                        compile_time_s=data.get("compile_time_s", 0.0), run_time_s=data.get("run_time_s", 0.0),
                        events=data.get("events", "located"), status=data.get("status", "success"),
-                       message=data.get("message", ""))
+                       message=data.get("message", ""),
+                       spike_neurons=_optional_array(data.get("spike_neurons"), int),
+                       spike_counts=_optional_array(data.get("spike_counts"), int))
         with np.load(path) as data:
             meta = json.loads(str(data["metadata"]))
             states = {k[len("state_"):]: data[k] for k in data.files if k.startswith("state_")}
             return cls(t=data["t"], states=states, spikes=data["spikes"], model=meta["model"], method=meta["method"],
                        params=meta["params"], preset=meta["preset"], dt=meta["dt"], events=meta["events"],
                        state_units=meta["state_units"], compile_time_s=meta["compile_time_s"],
-                       run_time_s=meta["run_time_s"], status=meta["status"], message=meta["message"])
+                       run_time_s=meta["run_time_s"], status=meta["status"], message=meta["message"],
+                       spike_neurons=data["spike_neurons"] if "spike_neurons" in data.files else None,
+                       spike_counts=data["spike_counts"] if "spike_counts" in data.files else None)
 
     def plot(self, path: str | os.PathLike | None = None, states: list[str] | None = None, axes=None,
              reference: "Trajectory | None" = None):
@@ -196,8 +209,12 @@ def _right_continuous_interp(times, t, values):
     index = np.clip(np.searchsorted(t, times, side="right") - 1, 0, len(t) - 2)
     t0, t1 = t[index], t[index + 1]
     width = np.where(t1 > t0, t1 - t0, 1.0)
-    theta = np.clip((times - t0) / width, 0.0, 1.0)
+    theta = np.clip((times - t0) / width, 0.0, 1.0).reshape((-1,) + (1,) * (np.ndim(values) - 1))
     return values[index] + theta * (values[index + 1] - values[index])
+
+
+def _optional_array(value, dtype):
+    return None if value is None else np.asarray(value, dtype=dtype)
 
 
 def _plain(value):

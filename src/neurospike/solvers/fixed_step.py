@@ -76,7 +76,7 @@ def _interpolant(config: LoopConfig, field, s, y0, y1, h):
     return lambda theta: y0 + theta * (y1 - y0)
 
 
-def _locate(config: LoopConfig, field, level, s, y0, y1, h):
+def locate(config: LoopConfig, field, level, s, y0, y1, h):
     """The fraction θ of the step where the spike state crosses ``level`` upwards, and the state there."""
     interpolant = _interpolant(config, field, s, y0, y1, h)
     k = config.spike_index
@@ -117,7 +117,7 @@ def _events_in_step(config: LoopConfig, params, field, status, start, y, y_next,
         return status, block, count + 1
 
     if config.reset is None:  # only record the crossing; the trajectory is untouched
-        theta, y_cross = _locate(config, field, level, start, y, y_next, span)
+        theta, y_cross = locate(config, field, level, start, y, y_next, span)
         status, block, count = record(status, block, 0, start + theta * span, y_cross, y_cross)
         return y_next, status, block, count
 
@@ -127,7 +127,7 @@ def _events_in_step(config: LoopConfig, params, field, status, start, y, y_next,
 
     def handle(loop):
         status, block, count, s, y0, y1, h, _ = loop
-        theta, y_before = _locate(config, field, level, s, y0, y1, h)
+        theta, y_before = locate(config, field, level, s, y0, y1, h)
         t_spike = s + theta * h
         y_after = jnp.stack(config.reset(tuple(y_before[i] for i in range(n)), params))
         status, block, count = record(status, block, count, t_spike, y_before, y_after)
