@@ -6,10 +6,12 @@
 
 __version__ = "0.1.0"
 
-from . import currents, models
+from . import analysis, currents, models
+from .compare import Comparison, Convergence, compare, convergence
 from .errors import NeurospikeError, SimulationError
 from .simulate import METHOD_NAMES, simulate
 from .trajectory import Trajectory
 
-__all__ = ["currents", "models", "simulate", "Trajectory", "NeurospikeError", "SimulationError", "METHOD_NAMES",
+__all__ = ["analysis", "currents", "models", "simulate", "compare", "convergence", "Comparison", "Convergence",
+           "Trajectory", "NeurospikeError", "SimulationError", "METHOD_NAMES",
            "__version__"]
