@@ -131,7 +131,7 @@ def constant(amplitude: float = 0.0) -> Piecewise:
 def step(start: float, amplitude: float, stop: float = math.inf, baseline: float = 0.0) -> Piecewise:
     """``baseline`` before ``start``, ``amplitude`` from ``start`` until ``stop``."""
     _check_finite("step", start=start, amplitude=amplitude, baseline=baseline)
-    if stop <= start:
+    if not stop > start:  # also refuses NaN
         raise NeurospikeError(f"current step: stop={stop} must be after start={start}")
     return Piecewise(baseline, (float(start),), (float(stop),), (amplitude,), (0.0,))
 
@@ -139,7 +139,7 @@ def step(start: float, amplitude: float, stop: float = math.inf, baseline: float
 def ramp(start: float, slope: float, stop: float = math.inf, baseline: float = 0.0) -> Piecewise:
     """``baseline`` before ``start``, then baseline + slope·(t − start) until ``stop``."""
     _check_finite("ramp", start=start, slope=slope, baseline=baseline)
-    if stop <= start:
+    if not stop > start:  # also refuses NaN
         raise NeurospikeError(f"current ramp: stop={stop} must be after start={start}")
     return Piecewise(baseline, (float(start),), (float(stop),), (baseline,), (slope,))
 
@@ -190,6 +190,9 @@ def from_segments(spec: dict) -> Piecewise:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise NeurospikeError(f"current segments: malformed segment data ({exc})") from None
     _check_finite("segments", baseline=baseline, values=values, slopes=slopes, starts=starts)
+    for start, end in zip(starts, ends):
+        if not end > start:  # also refuses NaN
+            raise NeurospikeError(f"current segments: end={end} must be after start={start}")
     return Piecewise(baseline, starts, ends, values, slopes)
 
 
@@ -227,20 +230,19 @@ def parse(spec: str, t_end: float = 1000.0, t0: float = 0.0):
     values: dict[str, float] = {}
     for item in filter(None, (a.strip() for a in arguments.split(","))):
         name, eq, text = item.partition("=")
-        if not eq or name not in names:
+        if not eq or name not in names or name in values:
             raise NeurospikeError(f"current {kind}: bad argument {item!r}; arguments are {', '.join(names)}")
         try:
             values[name] = float(text)
         except ValueError:
             raise NeurospikeError(f"current {kind}: {name}={text!r} is not a number") from None
+    for name in ("count", "seed"):
+        if name in values:
+            if not (math.isfinite(values[name]) and values[name] == int(values[name])):
+                raise NeurospikeError(f"current {kind}: {name}={values[name]!r} must be a whole number")
+            values[name] = int(values[name])
     if kind == "ou":
         values = {"t_end": t_end, "t0": t0, **values}
-        if "seed" in values:
-            values["seed"] = int(values["seed"])
-    if kind == "pulses" and "count" in values:
-        if values["count"] != int(values["count"]):
-            raise NeurospikeError(f"current pulses: count={values['count']} must be a whole number")
-        values["count"] = int(values["count"])
     try:
         return factory(**values)
     except TypeError:

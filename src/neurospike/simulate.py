@@ -120,6 +120,8 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     trajectory.preset = chosen.name
     trajectory.method = method
     if save_at is not None:
+        if trajectory.status != "success":  # stopped early: the times it reached
+            save_at = save_at[save_at <= trajectory.t[-1]]
         trajectory = trajectory.at(save_at)
     return trajectory
 
@@ -176,13 +178,20 @@ def _memory_check(estimate, memory_limit, detail):
             f"use a larger dt, a shorter t_end or --save-at")
 
 
+def _grid(t0, t_end, dt, breaks, memory_limit):
+    """The step nodes, refused before they are built when the grid alone would not fit (~32 bytes a node)."""
+    count = int(math.floor((t_end - t0) / dt + 1e-9)) + len(breaks) + 2
+    _memory_check(32.0 * count, memory_limit, f"{count - 1} steps")
+    return fixed_step.time_grid(t0, t_end, dt, breaks)
+
+
 def _fixed_step(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate, n_neurons,
                 memory_limit, save_at=None, max_recorded_spikes=None):
     if n_neurons is not None:
         return _population(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate,
                            n_neurons, memory_limit, save_at, max_recorded_spikes)
     rule = model.spike
-    nodes = fixed_step.time_grid(t0, t_end, dt, current.discontinuities())
+    nodes = _grid(t0, t_end, dt, current.discontinuities(), memory_limit)
     capacity = int(math.ceil(fixed_step.BLOCK * dt * max_rate / 1000.0)) + 2 if rule else 0
     n_blocks = -(-(len(nodes) - 1) // fixed_step.BLOCK)
     _memory_check(8 * (len(nodes) * model.n_states + n_blocks * capacity * (1 + 2 * model.n_states)) * 3,
@@ -235,7 +244,7 @@ def _population(model, method, values, current, start, t0, t_end, dt, events, mi
     """N neurons at once (see :mod:`neurospike.solvers.population`): states recorded at every node, or only at
     ``save_at`` (inserted into the grid as nodes, so exact), spike counts and (time, neuron) pairs."""
     breaks = np.concatenate([current.discontinuities(), [] if save_at is None else save_at])
-    nodes = fixed_step.time_grid(t0, t_end, dt, breaks)
+    nodes = _grid(t0, t_end, dt, breaks, memory_limit)
     if save_at is None:
         record_index = np.arange(len(nodes))
     else:

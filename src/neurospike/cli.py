@@ -1,0 +1,271 @@
+"""The command line: ``neurospike models | simulate | compare | convergence`` (README, "Command line").
+
+Every bad input ends the same way, before anything runs or is written: one line ``neurospike: error: …`` on
+stderr and exit code 2. A run stopped by the runaway-spiking guard writes what it computed, prints the time and
+rate on stderr and exits with code 3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import jax
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click (pinned < 0.30)
+
+from . import models as registry
+from .compare import compare as run_comparison
+from .compare import convergence as run_convergence
+from .errors import NeurospikeError
+from .simulate import simulate as run_simulation
+
+OUTPUT_FORMATS = (".csv", ".npz", ".json")
+PLOT_FORMATS = (".png", ".pdf", ".svg")
+USAGE_ERROR_CODE = 2
+STOPPED_EARLY_CODE = 3
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Simulate spiking neurons with classical solvers and compare them against a reference.")
+
+
+# --- parsing the options ----------------------------------------------------------------------------------------
+def _number(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise NeurospikeError(f"{option} {text!r} is not a number") from None
+
+
+def _items(text: str, option: str, example: str) -> list[str]:
+    """``"a, b,c"`` -> ["a", "b", "c"]."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise NeurospikeError(f"{option} {text!r}: give a comma-separated list, e.g. {option} {example}")
+    return items
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    """``"10,20,30"`` -> [10.0, 20.0, 30.0]."""
+    return [_number(item, option) for item in _items(text, option, "10,20,30")]
+
+
+def _assignments(items: list[str] | None, option: str) -> dict[str, float]:
+    """Repeated ``NAME=VALUE`` options -> {NAME: VALUE}."""
+    values = {}
+    for item in items or []:
+        name, equals, text = item.partition("=")
+        if not equals or not name.strip():
+            raise NeurospikeError(f"{option} {item!r}: use NAME=VALUE, e.g. {option} a=0.02")
+        values[name.strip()] = _number(text.strip(), f"{option} {name.strip()}=")
+    return values
+
+
+def _writable(path: Path, formats: tuple[str, ...], option: str) -> Path:
+    """``path`` if its extension is one of ``formats`` and its directory exists (checked before any run)."""
+    if path.suffix.lower() not in formats:
+        raise NeurospikeError(f"{option} {str(path)!r}: unknown format {path.suffix or '(none)'!r}; use "
+                              f"{', '.join(formats)}")
+    if not path.parent.is_dir():
+        raise NeurospikeError(f"{option} {str(path)!r}: directory {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise NeurospikeError(f"{option} {str(path)!r} is a directory; give a file name")
+    return path
+
+
+def _report_directory(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise NeurospikeError(f"--out {str(path)!r} is a file; give a directory for the report")
+    return path
+
+
+# --- running ----------------------------------------------------------------------------------------------------
+def _enable_compilation_cache() -> None:
+    """Keep compiled loops on disk ($NEUROSPIKE_CACHE, else ~/.cache/neurospike/jax) so the next run of the same
+    configuration skips XLA compilation."""
+    directory = os.environ.get("NEUROSPIKE_CACHE") or str(Path.home() / ".cache" / "neurospike" / "jax")
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+@contextmanager
+def _progress(description: str) -> Iterator:
+    """A transient rich progress bar on stderr (only on a terminal, so a redirected stderr holds nothing but the
+    error line); yields the ``progress(done, total, label)`` callback."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(description, total=None)
+
+        def report(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"{description}: {label}")
+
+        yield report
+
+
+def _stopped_early(message: str) -> None:
+    print(f"neurospike: stopped: {message}", file=sys.stderr)
+    raise typer.Exit(STOPPED_EARLY_CODE)
+
+
+# --- commands ---------------------------------------------------------------------------------------------------
+@app.command()
+def models(as_json: bool = typer.Option(False, "--json", help="Print the models as JSON.")) -> None:
+    """List the models with their states, parameters and presets."""
+    if as_json:
+        listing = [{
+            "name": m.name, "title": m.title, "states": dict(zip(m.states, m.state_units)),
+            "params": {n: {"default": p.default, "unit": p.unit, "description": p.description}
+                       for n, p in m.params.items()},
+            "presets": list(m.presets), "default_preset": m.default_preset,
+        } for m in registry.REGISTRY.values()]
+        print(json.dumps(listing, indent=2))
+        return
+    table = Table(title="neurospike models", show_lines=True)
+    table.add_column("model", max_width=28)
+    table.add_column("states", max_width=16)
+    table.add_column("params", justify="right")
+    table.add_column("presets (default first)", overflow="fold")
+    for m in registry.REGISTRY.values():
+        presets = [m.default_preset, *(p for p in m.presets if p != m.default_preset)]
+        table.add_row(f"[bold]{m.name}[/bold]\n{escape(m.title)}",
+                      ", ".join(f"{s} ({u})" if u else s for s, u in zip(m.states, m.state_units)),
+                      str(len(m.params)), ", ".join(presets))
+    Console().print(table)
+
+
+@app.command()
+def simulate(
+    model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
+    out: Path = typer.Option(..., "--out", help="Output file: .csv, .npz or .json."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Preset of the model (default: the model's)."),
+    method: str = typer.Option("rk4", "--method", help="Integration method, or 'reference'."),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
+    t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
+    t0: float = typer.Option(0.0, "--t0", help="Start time (ms)."),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
+    initial: Optional[List[str]] = typer.Option(None, "--initial", help="Initial state NAME=VALUE (repeatable)."),
+    current: Optional[str] = typer.Option(None, "--current", help="Input: constant:amplitude=10, "
+                                          "step:start=101,amplitude=70[,stop=..], ramp:.., pulses:.., sine:.., "
+                                          "ou:.. or a JSON segment file."),
+    save_at: Optional[str] = typer.Option(None, "--save-at", help="Comma-separated output times (ms)."),
+    events: str = typer.Option("located", "--events", help="located (spike inside the step) or step."),
+    max_rate: float = typer.Option(10_000.0, "--max-rate", help="Runaway-spiking guard (Hz)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also plot the trajectory (.png, .pdf or .svg)."),
+) -> None:
+    """Integrate one model and write its trajectory."""
+    _writable(out, OUTPUT_FORMATS, "--out")
+    if plot is not None:
+        _writable(plot, PLOT_FORMATS, "--plot")
+    params, start = _assignments(param, "--param"), _assignments(initial, "--initial")
+    times = None if save_at is None else _numbers(save_at, "--save-at")
+    _enable_compilation_cache()
+    with _progress(f"{model} / {method}"):
+        trajectory = run_simulation(model, preset=preset, method=method, dt=dt, t_end=t_end, t0=t0, params=params,
+                                    current=current, initial=start, save_at=times, events=events,
+                                    max_rate=max_rate)
+    trajectory.save(out)
+    if plot is not None:
+        trajectory.plot(plot)
+    spikes = trajectory.spikes
+    first = ", ".join(f"{x:.6g}" for x in spikes[:5]) + (", …" if len(spikes) > 5 else "")
+    heading = f"{trajectory.model} [{trajectory.preset}] {trajectory.method}" + (
+        f", dt = {trajectory.dt:g} ms" if trajectory.dt else "") + f", events = {trajectory.events}"
+    Console().print(f"[bold]{escape(heading)}[/bold]", highlight=False)
+    print(f"{len(spikes)} spike(s)" + (f" at {first} ms" if len(spikes) else ""))
+    print(f"compile {trajectory.compile_time_s:.3g} s, run {trajectory.run_time_s:.3g} s -> {out}"
+          + (f", {plot}" if plot is not None else ""))
+    if trajectory.status != "success":
+        _stopped_early(trajectory.message)
+
+
+@app.command()
+def compare(
+    model: str = typer.Argument(..., help="Model name."),
+    methods: str = typer.Option(..., "--methods", help="Comma-separated methods, e.g. euler,rk2,rk4."),
+    dt: float = typer.Option(..., "--dt", help="Step (ms) of every method."),
+    times: str = typer.Option(..., "--times", help="Comma-separated times (ms) at which states are compared."),
+    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
+    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate)."),
+    events: str = typer.Option("located,step", "--events", help="located, step or both (comma-separated)."),
+    t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
+    max_rate: Optional[float] = typer.Option(None, "--max-rate", help="Runaway-spiking guard (Hz)."),
+) -> None:
+    """Several methods at one step against the reference: states at chosen times, spike timing, cost."""
+    _report_directory(out)
+    params = _assignments(param, "--param") or None
+    method_names, modes = _items(methods, "--methods", "euler,rk4"), _items(events, "--events", "located,step")
+    at = _numbers(times, "--times")
+    _enable_compilation_cache()
+    with _progress(f"compare {model}") as progress:
+        comparison = run_comparison(model, method_names, dt=dt, times=at, preset=preset, t_end=t_end,
+                                    params=params, current=current, events=tuple(modes), out=out,
+                                    max_rate=max_rate, progress=progress)
+    print(comparison.markdown())  # plain markdown: no cell is cut to the terminal width
+    print(f"report written to {out}/")
+
+
+@app.command()
+def convergence(
+    model: str = typer.Argument(..., help="Model name."),
+    methods: str = typer.Option(..., "--methods", help="Comma-separated methods, e.g. euler,rk2,rk4."),
+    dts: str = typer.Option(..., "--dts", help="Comma-separated steps (ms), at least two."),
+    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
+    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate)."),
+    events: str = typer.Option("located", "--events", help="located or step."),
+    t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
+    state: str = typer.Option("v", "--state", help="State whose error is measured."),
+) -> None:
+    """Error against step size for several methods, with the observed orders."""
+    _report_directory(out)
+    params = _assignments(param, "--param") or None
+    method_names, steps = _items(methods, "--methods", "euler,rk4"), _numbers(dts, "--dts")
+    _enable_compilation_cache()
+    with _progress(f"convergence {model}") as progress:
+        result = run_convergence(model, method_names, steps, preset=preset, t_end=t_end, events=events,
+                                 params=params, current=current, state=state, out=out, progress=progress)
+    print(result.markdown())
+    print(f"report written to {out}/")
+
+
+# --- entry point ------------------------------------------------------------------------------------------------
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``neurospike`` script: run the command, turn every bad input into one stderr line and exit code 2."""
+    try:
+        code = app(args=argv, prog_name="neurospike", standalone_mode=False)
+    except NeurospikeError as error:  # includes SimulationError (a state turned NaN/inf)
+        message = str(error)
+    except (ClickException, typer.TyperException) as error:  # unknown option, missing argument, --dt abc, ...
+        message = error.format_message()
+        if not message:  # no arguments at all: the help was printed
+            return USAGE_ERROR_CODE
+    except MemoryError as error:
+        message = f"out of memory ({error}); use a larger dt, a shorter t_end or --save-at"
+    except KeyboardInterrupt:
+        print("neurospike: interrupted", file=sys.stderr)
+        return 130
+    else:
+        return code if isinstance(code, int) else 0
+    print(f"neurospike: error: {_one_line(message)}", file=sys.stderr)
+    return USAGE_ERROR_CODE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
