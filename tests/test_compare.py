@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from neurospike import compare as compare_module
-from neurospike.compare import compare, convergence
+from neurospike import comparison as compare_module
+from neurospike.comparison import compare, convergence
 from neurospike.errors import NeurospikeError
 
 TIMES = [0.0, 150.0, 250.0, 300.0]

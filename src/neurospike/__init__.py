@@ -7,7 +7,7 @@
 __version__ = "0.1.0"
 
 from . import analysis, currents, models
-from .compare import Comparison, Convergence, compare, convergence
+from .comparison import Comparison, Convergence, compare, convergence
 from .errors import NeurospikeError, SimulationError
 from .simulate import METHOD_NAMES, simulate
 from .trajectory import Trajectory

@@ -23,8 +23,8 @@ from rich.table import Table
 from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click (pinned < 0.30)
 
 from . import models as registry
-from .compare import compare as run_comparison
-from .compare import convergence as run_convergence
+from .comparison import compare as run_comparison
+from .comparison import convergence as run_convergence
 from .errors import NeurospikeError
 from .simulate import simulate as run_simulation
 

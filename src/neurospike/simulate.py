@@ -22,6 +22,8 @@ jax.config.update("jax_enable_x64", True)
 METHOD_NAMES = (*METHODS, "reference")
 DEFAULT_MAX_RATE_HZ = 10_000.0
 DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
+# DOP853 at 1e-10 can be off by ~5e-7 in w (izhikevich2007 rs near 287 ms); 1e-12 costs ~30 % more time.
+REFERENCE_TOLERANCE = 1e-12
 _COMPILED: dict[Any, Any] = {}
 
 
@@ -76,7 +78,7 @@ def population_size(values: Mapping[str, Any], start: Mapping[str, Any], current
 def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float | None = None,
              t_end: float | None = None, t0: float = 0.0, params: Mapping[str, Any] | None = None,
              current=None, initial: Mapping[str, Any] | None = None, save_at=None, events: str = "located",
-             max_rate: float = DEFAULT_MAX_RATE_HZ, rtol: float = 1e-10, atol: float = 1e-10,
+             max_rate: float = DEFAULT_MAX_RATE_HZ, rtol: float = REFERENCE_TOLERANCE, atol: float = REFERENCE_TOLERANCE,
              memory_limit: float = DEFAULT_MEMORY_LIMIT_BYTES, max_recorded_spikes: int | None = None) -> Trajectory:
     """Integrate ``model`` (a name or :class:`~neurospike.models.Model`) and return a :class:`Trajectory`.
 
@@ -218,12 +220,14 @@ def _fixed_step(model, method, values, current, start, t0, t_end, dt, events, mi
         kept = spike_times <= halt_time
         spike_times, before, after = spike_times[kept], before[kept], after[kept]
     t, y = merge_spikes(nodes, trace, spike_times, before, after)
+    holds = refractory_holds(rule, values, spike_times, after, nodes[-1])
+    t, y = insert_points(t, y, holds[1], holds[2])
     return Trajectory(
         t=t, states={s: y[:, i] for i, s in enumerate(model.states)}, spikes=spike_times, model=model.name,
         method=method.name, params=values, dt=dt, events=events,
         state_units=dict(zip(model.states, model.state_units)), spike_states_before=before,
         spike_states_after=after, compile_time_s=compile_time, run_time_s=run_time, status=status,
-        message=message, dense=step_interpolant(model, method, values, current, t, y))
+        message=message, dense=step_interpolant(model, method, values, current, t, y, holds))
 
 
 def _run_compiled(loop, config, args, *static):
@@ -292,21 +296,37 @@ def _population(model, method, values, current, start, t0, t_end, dt, events, mi
         status=status, message="; ".join(messages), spike_neurons=neurons, spike_counts=np.asarray(counts))
 
 
+def insert_points(t, y, times, states):
+    """Insert (times, states) into the trace (t, y), each after the points already at the same time."""
+    if len(times) == 0:
+        return t, y
+    position = np.searchsorted(t, times, side="right")
+    return np.insert(t, position, times), np.insert(y, position, states, axis=0)
+
+
 def merge_spikes(nodes, trace, spike_times, before, after):
     """Insert (t*, state before reset) and (t*, state after reset) of each spike into the node trace."""
     if len(spike_times) == 0:
         return nodes, trace
-    position = np.searchsorted(nodes, spike_times, side="left")
-    t = np.insert(nodes, np.repeat(position, 2), np.repeat(spike_times, 2))
     points = np.empty((2 * len(spike_times), trace.shape[1]))
     points[0::2], points[1::2] = before, after
-    y = np.insert(trace, np.repeat(position, 2), points, axis=0)
-    return t, y
+    position = np.searchsorted(nodes, spike_times, side="left")
+    return np.insert(nodes, np.repeat(position, 2), np.repeat(spike_times, 2)), np.insert(
+        trace, np.repeat(position, 2), points, axis=0)
 
 
-def step_interpolant(model, method, values, current, t, y):
+def refractory_holds(rule, values, spike_times, after, t_end):
+    """(start, end, held state) of each refractory period: the state stays at its post-reset value."""
+    period = float(values[rule.refractory]) if rule and rule.refractory else 0.0
+    if period <= 0 or len(spike_times) == 0:
+        return np.zeros(0), np.zeros(0), np.zeros((0, np.shape(after)[-1]))
+    return spike_times, np.minimum(spike_times + period, t_end), after
+
+
+def step_interpolant(model, method, values, current, t, y, holds=None):
     """Dense output of a fixed-step run: on each interval between trace points, the method's interpolant
-    (linear, or cubic Hermite with f evaluated on the interval's own input piece)."""
+    (linear, or cubic Hermite with f evaluated on the interval's own input piece); inside a refractory
+    ``hold`` (start, end, state) the held state."""
     hermite = method.interpolation == "hermite"
 
     def slope(time, state, t_ref):
@@ -318,10 +338,14 @@ def step_interpolant(model, method, values, current, t, y):
         width = t_b - t_a
         theta = np.where(width > 0, (times - t_a) / np.where(width > 0, width, 1.0), 1.0)
         y_a, y_b = y[index], y[index + 1]
-        if not hermite:
-            return y_a + theta[:, None] * (y_b - y_a)
-        t_ref = 0.5 * (t_a + t_b)
-        f_a, f_b = slope(t_a, y_a, t_ref), slope(t_b, y_b, t_ref)
-        return fixed_step.hermite(theta[:, None], y_a, f_a, y_b, f_b, width[:, None])
+        if hermite:
+            t_ref = 0.5 * (t_a + t_b)
+            f_a, f_b = slope(t_a, y_a, t_ref), slope(t_b, y_b, t_ref)
+            values_at = fixed_step.hermite(theta[:, None], y_a, f_a, y_b, f_b, width[:, None])
+        else:
+            values_at = y_a + theta[:, None] * (y_b - y_a)
+        for start, end, state in zip(*(holds if holds is not None else ((), (), ()))):
+            values_at[(times > start) & (times < end)] = state
+        return values_at
 
     return evaluate

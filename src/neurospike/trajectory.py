@@ -148,8 +148,19 @@ class Trajectory:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Trajectory":
-        """Read a trajectory written by ``to_json`` or ``to_npz``."""
+        """Read a trajectory written by ``to_json``, ``to_npz`` or ``to_csv`` (CSV keeps no parameters)."""
         path = Path(path)
+        if path.suffix == ".csv":
+            lines = path.read_text().splitlines()
+            header = lines[0][2:] if lines and lines[0].startswith("# ") else ""
+            fields, _, spikes = header.partition(" spikes=")
+            meta = dict(item.split("=", 1) for item in fields.split() if "=" in item)
+            rows = list(csv.reader(lines[1 if header else 0:]))
+            table = np.array(rows[1:], dtype=float).reshape(-1, len(rows[0]))
+            return cls(t=table[:, 0], states={name: table[:, i + 1] for i, name in enumerate(rows[0][1:])},
+                       spikes=np.array(spikes.split(), dtype=float), model=meta.get("model", ""),
+                       method=meta.get("method", ""), params={},
+                       dt=None if meta.get("dt", "None") == "None" else float(meta["dt"]))
         if path.suffix == ".json":
             data = json.loads(path.read_text())
             return cls(t=np.asarray(data["t"]), states={k: np.asarray(v) for k, v in data["states"].items()},

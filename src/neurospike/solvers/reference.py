@@ -15,7 +15,7 @@ from ..errors import NeurospikeError
 from .fixed_step import NON_FINITE, OK, RATE_EXCEEDED
 
 
-def integrate(model, params, current, y0, t0, t_end, *, rtol=1e-10, atol=1e-10, method="DOP853",
+def integrate(model, params, current, y0, t0, t_end, *, rtol=1e-12, atol=1e-12, method="DOP853",
               min_interval=0.1, max_spikes=None):
     """Returns (pieces, spikes, status): pieces = [(t_a, t_b, t_steps, y_steps, dense)], spikes = (times,
     before, after) and status = (code, time)."""
@@ -53,6 +53,9 @@ def integrate(model, params, current, y0, t0, t_end, *, rtol=1e-10, atol=1e-10, 
                 sol = solve_ivp(rhs, (t, b), y, method=method, rtol=rtol, atol=atol, events=events,
                                 dense_output=True)
             if sol.status == -1 or not np.all(np.isfinite(sol.y)):
+                finite = np.all(np.isfinite(sol.y), axis=0)
+                if finite.any():  # keep the finite part, so the error names the last finite state
+                    pieces.append((t, float(sol.t[finite][-1]), sol.t[finite], sol.y[:, finite].T, sol.sol))
                 status = (NON_FINITE, float(sol.t[-1]))
                 break
             pieces.append((t, float(sol.t[-1]), sol.t, sol.y.T, sol.sol))

@@ -1,7 +1,7 @@
 """Honest comparisons against the reference: ``compare`` (state at chosen times, spike timing, cost and figures
 for several methods at one step) and ``convergence`` (error against step size, with fitted orders).
 
-Every error is measured against ``method="reference"`` (scipy DOP853, rtol = atol = 1e-10, exact spike events),
+Every error is measured against ``method="reference"`` (scipy DOP853, rtol = atol = 1e-12, exact spike events),
 never against another fixed-step run. Where a published table exists for the model and preset (the "Learning to
 Spike" Table II for izhikevich2007/rs) its values are shown beside ours.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from .analysis import SpikeMatch, match_spikes, observed_order, relative_l2, state_errors
 from .errors import NeurospikeError, closest
-from .simulate import METHOD_NAMES, resolve, simulate
+from .simulate import METHOD_NAMES, REFERENCE_TOLERANCE, resolve, simulate
 from .trajectory import Trajectory, _atomic_write
 
 EVENT_MODES = ("located", "step")
@@ -43,9 +43,6 @@ SEED_TABLES = {
     },
 }
 
-# The convergence study's reference is tighter than the default 1e-10, whose dense output can be off by ~5e-7
-# (izhikevich2007/rs, w near t = 287 ms): more than rk4's error at dt = 0.025 ms.
-REFERENCE_TOLERANCE = 1e-12
 
 Progress = Callable[[int, int, str], None]
 
@@ -244,7 +241,7 @@ class Comparison:
         states, units, seed = self.states, self.units, self.seed
         title = f"{self.model.name}" + (f" [{self.preset}]" if self.preset else "")
         parts = [f"## {title}: methods at dt = {self.dt:g} ms against the reference", "",
-                 "Errors are |method − reference|; `reference` is scipy DOP853 (rtol = atol = 1e-10) with exact "
+                 "Errors are |method − reference|; `reference` is scipy DOP853 (rtol = atol = 1e-12) with exact "
                  "spike events. Events `located`: " + EVENT_DESCRIPTIONS["located"] + "; `step`: "
                  + EVENT_DESCRIPTIONS["step"] + "."]
         if seed is not None:
