@@ -170,7 +170,17 @@ def _loop_config(model, method, events, capacity):
         groups=tuple(tuple(model.state_index(s) for s in group) for group in model.split) if model.split else None,
         spike_index=model.state_index(rule.state) if rule else None, level_name=rule.level if rule else None,
         reset=rule.reset if rule else None, refractory_name=rule.refractory if rule else None,
-        located=events == "located", spike_capacity=capacity, record_trace=True)
+        located=events == "located", input_at_step_start=_input_at_step_start(method), spike_capacity=capacity,
+        record_trace=True)
+
+
+def _input_at_step_start(method) -> bool:
+    return getattr(method, "input_at_step_start", False)
+
+
+def _breaks(method, current):
+    """Input discontinuities that become grid nodes (none for a method that reads the input at step starts)."""
+    return np.zeros(0) if _input_at_step_start(method) else current.discontinuities()
 
 
 def _memory_check(estimate, memory_limit, detail):
@@ -193,7 +203,7 @@ def _fixed_step(model, method, values, current, start, t0, t_end, dt, events, mi
         return _population(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate,
                            n_neurons, memory_limit, save_at, max_recorded_spikes)
     rule = model.spike
-    nodes = _grid(t0, t_end, dt, current.discontinuities(), memory_limit)
+    nodes = _grid(t0, t_end, dt, _breaks(method, current), memory_limit)
     capacity = int(math.ceil(fixed_step.BLOCK * dt * max_rate / 1000.0)) + 2 if rule else 0
     n_blocks = -(-(len(nodes) - 1) // fixed_step.BLOCK)
     _memory_check(8 * (len(nodes) * model.n_states + n_blocks * capacity * (1 + 2 * model.n_states)) * 3,
@@ -247,7 +257,7 @@ def _population(model, method, values, current, start, t0, t_end, dt, events, mi
                 memory_limit, save_at, max_recorded_spikes):
     """N neurons at once (see :mod:`neurospike.solvers.population`): states recorded at every node, or only at
     ``save_at`` (inserted into the grid as nodes, so exact), spike counts and (time, neuron) pairs."""
-    breaks = np.concatenate([current.discontinuities(), [] if save_at is None else save_at])
+    breaks = np.concatenate([_breaks(method, current), [] if save_at is None else save_at])
     nodes = _grid(t0, t_end, dt, breaks, memory_limit)
     if save_at is None:
         record_index = np.arange(len(nodes))

@@ -65,6 +65,7 @@ class LoopConfig:
     reset: Any
     refractory_name: str | None
     located: bool
+    input_at_step_start: bool  # the input read at the step's start t (figure1.m), not on its midpoint's piece
     spike_capacity: int  # spikes one block may hold (beyond MAX_EVENTS_PER_STEP)
     record_trace: bool
 
@@ -238,7 +239,8 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval):
     pad = n_blocks * BLOCK - n_steps
     t_start = jnp.concatenate([nodes[:-1], jnp.full((pad,), nodes[-1])])
     steps = jnp.concatenate([steps, jnp.zeros((pad,))])
-    blocks = tuple(x.reshape(n_blocks, BLOCK) for x in (t_start, steps, t_start + steps / 2))
+    t_ref = t_start if config.input_at_step_start else t_start + steps / 2
+    blocks = tuple(x.reshape(n_blocks, BLOCK) for x in (t_start, steps, t_ref))
     n = y0.shape[0]
     capacity = config.spike_capacity + MAX_EVENTS_PER_STEP
     fresh_spikes = (jnp.full((capacity,), jnp.nan), jnp.full((capacity, n), jnp.nan), jnp.full((capacity, n), jnp.nan))

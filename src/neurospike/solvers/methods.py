@@ -68,9 +68,13 @@ class ExplicitRungeKutta:
 @dataclass(frozen=True)
 class SequentialEuler:
     """Forward Euler updating the states one after another, each from the newest values of the earlier ones
-    (v first, then u from the new v): the scheme of Izhikevich's figure1.m. Order 1."""
+    (v first, then u from the new v): the scheme of Izhikevich's figure1.m. Order 1.
+
+    Like figure1.m it reads the input at the start of each step (``if t > T1``), so input jumps are not grid
+    nodes and a pulse acts from the first step that starts after its onset."""
 
     name: str = "euler-sequential"
+    input_at_step_start: bool = True
     order: int = 1
     interpolation: str = "linear"
     description: str = "forward Euler, states updated in turn (Izhikevich 2004 figure1.m)"

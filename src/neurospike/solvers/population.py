@@ -115,12 +115,14 @@ def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interv
     def step(i, carry):
         y, refractory_end, last, counts, halt_code, halt_time, buffer = carry
         t, t_next = nodes[i], nodes[i + 1]
-        t_ref = 0.5 * (t + t_next)
+        t_ref = t if config.input_at_step_start else 0.5 * (t + t_next)
         live = halt_code == OK
         start = jnp.full((size,), t)
         if config.refractory_name is not None:
             start = jnp.minimum(jnp.maximum(start, refractory_end), t_next)
         span = jnp.where(live, t_next - start, 0.0)
+        # XLA:CPU does not fuse one producer into several outputs: without the barrier every array that
+        # depends on the new state (states, counts, spike times, guards) would recompute the method step
         y1 = advance_all(params, current, start, y, span, t_ref)
         y_new, too_fast = y1, jnp.zeros((size,), bool)
         if k is not None:
