@@ -69,5 +69,5 @@ def test_per_neuron_input_current():
 
 def test_non_finite_neuron_is_reported():
     # with its threshold out of reach, neuron 4's quadratic v escapes to infinity in finite time
-    with pytest.raises(SimulationError, match=r"non-finite \(neuron 4 at t="):
+    with pytest.raises(SimulationError, match=r"neuron 4: izhikevich/rk4: the state became non-finite at t="):
         run(params=dict(a=A, b=B, c=C, d=D, v_peak=np.array([30.0] * 4 + [1e308])), t_end=40.0)

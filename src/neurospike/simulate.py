@@ -24,6 +24,7 @@ DEFAULT_MAX_RATE_HZ = 10_000.0
 DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
 # DOP853 at 1e-10 can be off by ~5e-7 in w (izhikevich2007 rs near 287 ms); 1e-12 costs ~30 % more time.
 REFERENCE_TOLERANCE = 1e-12
+COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_prefer_vector_width": 512}
 _COMPILED: dict[Any, Any] = {}
 
 
@@ -246,7 +247,8 @@ def _run_compiled(loop, config, args, *static):
     key = (loop, config, static, tree, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
     began = time.perf_counter()
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(lambda *a: loop(config, *a, *static)).lower(*args).compile()
+        _COMPILED[key] = jax.jit(lambda *a: loop(config, *a, *static)).lower(*args).compile(
+            compiler_options=COMPILER_OPTIONS)
     compile_time = time.perf_counter() - began
     began = time.perf_counter()
     result = jax.block_until_ready(_COMPILED[key](*args))
@@ -272,38 +274,66 @@ def _population(model, method, values, current, start, t0, t_end, dt, events, mi
     config = _loop_config(model, method, events, 0)
     params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
     y0 = jnp.stack([jnp.broadcast_to(jnp.asarray(start[s], dtype=jnp.float64), (size,)) for s in model.states])
+    block = min(population.NEURON_BLOCK, size)
+    capacity = int(math.ceil(max_recorded_spikes * block / size)) + population.EVENT_BATCH if max_recorded_spikes else 0
+    # a spike at most once per step (at step ends) with events="step": the interval guard is needed only when
+    # it is longer than the shortest step
+    rate_guard = events == "located" or min_interval > np.min(np.diff(nodes))
     args = (params, current, y0, jnp.asarray(nodes), jnp.asarray(record_index, dtype=jnp.int32),
             jnp.asarray(min_interval))
-    saved, counts, (times, neurons, n_recorded), halt_code, halt_time, compile_time, run_time = _run_compiled(
-        population.run, config, args, int(max_recorded_spikes))
+    saved, counts, (times, neurons, recorded), stopped, compile_time, run_time = _run_compiled(
+        population.run, config, args, capacity, bool(rate_guard))
     t = nodes[record_index]
-    saved, halt_code, halt_time = np.array(saved), np.asarray(halt_code), np.asarray(halt_time)
-    n_recorded = int(n_recorded)
-    times, neurons = np.asarray(times)[:n_recorded], np.asarray(neurons)[:n_recorded]
+    saved, stopped, counts = np.array(saved), np.asarray(stopped), np.asarray(counts)
+    taken = np.arange(capacity)[None, :] < np.minimum(np.asarray(recorded), capacity)[:, None]
+    times, neurons = np.asarray(times)[taken], np.asarray(neurons)[taken]
+    times, neurons = times[neurons < size], neurons[neurons < size]  # the padding of the last block
     order = np.lexsort((neurons, times))
     times, neurons = times[order], neurons[order]
-    where = ", ".join(f"neuron {i} at t={halt_time[i]:.6g} ms" for i in np.flatnonzero(halt_code)[:3])
-    if np.any(halt_code == fixed_step.NON_FINITE):
-        raise SimulationError(f"{model.name}/{method.name}: {np.sum(halt_code == fixed_step.NON_FINITE)} neuron(s) "
-                              f"became non-finite ({where}); use a smaller dt or an implicit method (backward-euler)")
+    broken = np.flatnonzero(~np.all(np.isfinite(saved), axis=(0, 1)) & np.isnan(stopped))
+    if broken.size:
+        _explain_non_finite(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate,
+                            memory_limit, broken, t, saved)
     status, messages = "success", []
-    if np.any(halt_code == fixed_step.RATE_EXCEEDED):
+    halted = np.flatnonzero(~np.isnan(stopped))
+    if halted.size:
         status = "rate-exceeded"
-        messages.append(f"{model.name}/{method.name}: {np.sum(halt_code != 0)} neuron(s) spiking faster than "
+        where = ", ".join(f"neuron {i} at t={stopped[i]:.6g} ms" for i in halted[:3])
+        messages.append(f"{model.name}/{method.name}: {halted.size} neuron(s) spiking faster than "
                         f"max_rate={max_rate:g} Hz or twice within one step ({where}); each was stopped there "
                         f"(NaN afterwards), the others ran to the end")
-        stopped = halt_code != 0
-        saved[:, :, stopped] = np.where(t[:, None, None] > halt_time[stopped][None, None, :], np.nan,
-                                        saved[:, :, stopped])
+        saved[:, :, halted] = np.where(t[:, None, None] > stopped[halted][None, None, :], np.nan, saved[:, :, halted])
     total = int(np.sum(counts))
-    if n_recorded < total:
-        messages.append(f"spike times recorded for the first {n_recorded} of {total} spikes "
-                        f"(max_recorded_spikes); counts are exact")
+    if len(times) < total:
+        messages.append(f"spike times recorded for {len(times)} of {total} spikes (max_recorded_spikes); "
+                        f"counts are exact")
     return Trajectory(
         t=t, states={s: saved[:, i, :] for i, s in enumerate(model.states)}, spikes=times, model=model.name,
         method=method.name, params=values, dt=dt, events=events,
         state_units=dict(zip(model.states, model.state_units)), compile_time_s=compile_time, run_time_s=run_time,
-        status=status, message="; ".join(messages), spike_neurons=neurons, spike_counts=np.asarray(counts))
+        status=status, message="; ".join(messages), spike_neurons=neurons, spike_counts=counts)
+
+
+def _explain_non_finite(model, method, values, current, start, t0, t_end, dt, events, min_interval, max_rate,
+                        memory_limit, broken, t, saved):
+    """Raise for the first neuron whose state turned non-finite, with the time and last finite state that the
+    one-neuron loop (re-run for that neuron alone) reports."""
+    i = int(broken[0])
+    one = lambda value: value[i] if np.ndim(value) == 1 else value  # noqa: E731
+    axes = current.population_axes()
+    own_current = jax.tree_util.tree_map(
+        lambda axis, leaf: leaf if axis is None else np.take(np.asarray(leaf), i, axis=axis), axes, current,
+        is_leaf=lambda x: x is None)
+    prefix = f"{broken.size} neuron(s) turned non-finite; the first, neuron {i}: "
+    try:
+        _fixed_step(model, method, {k: one(v) for k, v in values.items()}, own_current,
+                    {k: one(v) for k, v in start.items()}, t0, t_end, dt, events, min_interval, max_rate, None,
+                    memory_limit)
+    except SimulationError as error:
+        raise SimulationError(prefix + str(error)) from None
+    first = t[np.argmax(~np.all(np.isfinite(saved[:, :, i]), axis=1))]
+    raise SimulationError(f"{prefix}{model.name}/{method.name}: non-finite by t={first:.6g} ms; use a smaller dt or "
+                          f"an implicit method (backward-euler)")
 
 
 def insert_points(t, y, times, states):

@@ -20,27 +20,76 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .fixed_step import NON_FINITE, OK, RATE_EXCEEDED, LoopConfig, locate
+from .fixed_step import LoopConfig, locate
 from .methods import VectorField
 
-EVENT_BATCH = 64
+EVENT_BATCH = 64  # crossed neurons handled together in one step
+NEURON_BLOCK = 1024  # neurons that run all steps together (measured: 512-4096 keep a block in cache)
 
 
 def _vmapped(function, param_axes, current_axes, *axes, out_axes=0):
     return jax.vmap(function, in_axes=(param_axes, current_axes, *axes), out_axes=out_axes)
 
 
-def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interval, spike_capacity: int):
-    """Integrate a population ``y0`` of shape (n_states, N) over ``nodes``.
+def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interval, spike_capacity: int,
+        rate_guard: bool):
+    """Integrate a population ``y0`` of shape (n_states, N) over ``nodes``, in blocks of ``NEURON_BLOCK``
+    neurons that each run every step (so a block's state stays in cache).
 
     Returns the states at ``record_index`` (shape (len(record_index), n_states, N)), the spike count per neuron,
-    the recorded spikes (times, neuron indices; the first ``n_recorded`` entries are valid), ``n_recorded``, and
-    the per-neuron halt code and time (``OK`` / ``RATE_EXCEEDED`` / ``NON_FINITE``)."""
+    the recorded spikes per block (times, neuron indices, how many are valid) and the time each neuron was
+    stopped by the rate guard (NaN if never). ``rate_guard`` (static) keeps each neuron's last spike time to
+    check the minimum interval; without it a neuron can still be stopped for crossing twice in one step."""
     n, size = y0.shape
-    k = config.spike_index
+    block = min(NEURON_BLOCK, size)
+    n_blocks = -(-size // block)
+    pad = n_blocks * block - size
     param_axes = {name: (0 if jnp.ndim(value) else None) for name, value in params.items()}
     current_axes = current.population_axes()
 
+    def blocked(leaf, axis):
+        """Pad the neuron axis with copies of neuron 0 and bring the block index to the front."""
+        if axis is None:
+            return leaf
+        leaf = jnp.moveaxis(leaf, axis, -1)
+        leaf = jnp.concatenate([leaf, jnp.repeat(leaf[..., :1], pad, axis=-1)], axis=-1)
+        leaf = leaf.reshape(*leaf.shape[:-1], n_blocks, block)
+        return jnp.moveaxis(jnp.moveaxis(leaf, -2, 0), -1, axis + 1)
+
+    def split(tree, axes):
+        return jax.tree_util.tree_map(lambda axis, leaf: blocked(leaf, axis), axes, tree,
+                                      is_leaf=lambda x: x is None)
+
+    blocked_params = split(params, param_axes)
+    blocked_current = split(current, current_axes)
+    mapped_params = {k: v for k, v in blocked_params.items() if param_axes[k] is not None}
+    shared_params = {k: v for k, v in blocked_params.items() if param_axes[k] is None}
+    current_leaves, current_tree = jax.tree_util.tree_flatten(blocked_current)
+    axis_leaves = jax.tree_util.tree_flatten(current_axes, is_leaf=lambda x: x is None)[0]
+    mapped_current = [leaf for leaf, axis in zip(current_leaves, axis_leaves) if axis is not None]
+
+    def one_block(xs):
+        index, block_params, block_current, y_block = xs
+        p = {**shared_params, **block_params}
+        leaves = iter(block_current)
+        cur = jax.tree_util.tree_unflatten(
+            current_tree, [next(leaves) if axis is not None else leaf for leaf, axis in zip(current_leaves, axis_leaves)])
+        saved, counts, buffer, stopped = _run_block(config, p, param_axes, cur, current_axes, y_block, nodes,
+                                                    record_index, min_interval, spike_capacity, rate_guard)
+        times, neurons, recorded = buffer
+        return saved, counts, (times, neurons + index * block, recorded), stopped
+
+    y_blocks = blocked(y0, 1)
+    outputs = jax.lax.map(one_block, (jnp.arange(n_blocks), mapped_params, mapped_current, y_blocks))
+    saved, counts, buffer, stopped = outputs
+    saved = jnp.moveaxis(saved, 0, -2).reshape(*saved.shape[1:3], n_blocks * block)[..., :size]
+    return saved, counts.reshape(-1)[:size], buffer, stopped.reshape(-1)[:size]
+
+
+def _run_block(config, params, param_axes, current, current_axes, y0, nodes, record_index, min_interval,
+               spike_capacity, rate_guard):
+    n, size = y0.shape
+    k = config.spike_index
     def field(p, i, t_ref):
         return VectorField(config.derivatives, p, i, t_ref, config.groups)
 
@@ -63,7 +112,9 @@ def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interv
             resume = jnp.minimum(t_spike + p[config.refractory_name], t_next)
         return t_spike, config.method.step(f, resume, y_after, t_next - resume), t_spike
 
-    advance_all = _vmapped(advance, param_axes, current_axes, 0, 1, 0, None, out_axes=1)
+    # the step's start and length are per neuron only with refractory periods (or stopped neurons)
+    per_neuron = 0 if config.refractory_name is not None else None
+    advance_all = _vmapped(advance, param_axes, current_axes, per_neuron, 1, per_neuron, None, out_axes=1)
     reset_all = jax.vmap(reset, in_axes=(param_axes, 1), out_axes=1)
     event_some = _vmapped(event, param_axes, current_axes, 0, 1, 1, 0, None, None, out_axes=(0, 1, 0))
 
@@ -113,56 +164,69 @@ def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interv
                             lambda b: b, buffer)
 
     def step(i, carry):
-        y, refractory_end, last, counts, halt_code, halt_time, buffer = carry
-        t, t_next = nodes[i], nodes[i + 1]
+        y = carry["y"]
+        # the step's times come in the carry: read from ``nodes`` inside the step, they would be fused into
+        # every elementwise loop as a dynamic slice, which XLA:CPU does not vectorise (measured 3x slower)
+        t, t_next = carry["t"], carry["t_next"]
+        carry = dict(carry, t=t_next, t_next=nodes[jnp.minimum(i + 2, nodes.shape[0] - 1)])
         t_ref = t if config.input_at_step_start else 0.5 * (t + t_next)
-        live = halt_code == OK
-        start = jnp.full((size,), t)
+        live = jnp.isnan(carry["stopped"])
         if config.refractory_name is not None:
-            start = jnp.minimum(jnp.maximum(start, refractory_end), t_next)
-        span = jnp.where(live, t_next - start, 0.0)
+            start = jnp.minimum(jnp.maximum(t, carry["refractory_end"]), t_next)
+            span = jnp.where(live, t_next - start, 0.0)
+        else:  # a stopped neuron is held by the where below
+            start, span = t, t_next - t
         # XLA:CPU does not fuse one producer into several outputs: without the barrier every array that
         # depends on the new state (states, counts, spike times, guards) would recompute the method step
         y1 = advance_all(params, current, start, y, span, t_ref)
-        y_new, too_fast = y1, jnp.zeros((size,), bool)
-        if k is not None:
-            level = params[config.level_name]
-            rising = (y[k] < level) & (y1[k] >= level) & (span > 0)
-            if config.located:
-                crossed = rising
-                t_spike, y_new = jax.lax.cond(
-                    jnp.any(crossed),
-                    lambda: located_events(params, start, y, y1, span, t_ref, t_next, crossed),
-                    lambda: (jnp.full((size,), jnp.nan), y1))
-                if config.reset is not None:  # a second crossing within the same step
-                    too_fast = crossed & (y_new[k] >= level)
-            else:
-                crossed = rising if config.reset is None else (y1[k] >= level) & (span > 0)
-                t_spike = jnp.full((size,), t_next)
-                if config.reset is not None:
-                    y_new = jnp.where(crossed, reset_all(params, y1), y1)
-            if config.refractory_name is not None and config.reset is not None:
-                refractory_end = jnp.where(crossed, t_spike + params[config.refractory_name], refractory_end)
-            too_fast = too_fast | (crossed & (t_spike - last < min_interval))
-            last = jnp.where(crossed, t_spike, last)
-            counts = counts + crossed
-            buffer = record_spikes(buffer, crossed, t_spike)
-        finite = jnp.all(jnp.isfinite(y_new), axis=0)
-        fresh = live & (too_fast | ~finite)
-        halt_code = jnp.where(live & ~finite, NON_FINITE, jnp.where(fresh, RATE_EXCEEDED, halt_code))
-        halt_time = jnp.where(fresh, jnp.where(finite, t_spike if k is not None else t_next, t), halt_time)
-        y = jnp.where(finite, y_new, y)
-        return y, refractory_end, last, counts, halt_code, halt_time, buffer
+        if config.located or rate_guard:
+            y1 = jnp.where(live, y1, y)
+        y1 = jax.lax.optimization_barrier(y1)
+        carry = dict(carry, y=y1)
+        if k is None:
+            return carry
+        level = params[config.level_name]
+        start, span = jnp.broadcast_to(start, (size,)), jnp.broadcast_to(span, (size,))
+        rising = (y[k] < level) & (y1[k] >= level) & (span > 0)
+        too_fast = jnp.zeros((size,), bool)
+        if config.located:
+            crossed = rising
+            t_spike, y_new = jax.lax.cond(
+                jnp.any(crossed),
+                lambda: located_events(params, start, y, y1, span, t_ref, t_next, crossed),
+                lambda: (jnp.full((size,), jnp.nan), y1))
+            if config.reset is not None:  # a second crossing within the same step
+                too_fast = crossed & (y_new[k] >= level)
+        else:
+            crossed = rising if config.reset is None else (y1[k] >= level) & (span > 0)
+            t_spike = jnp.full((size,), t_next)
+            y_new = jnp.where(crossed, reset_all(params, y1), y1) if config.reset is not None else y1
+        if config.refractory_name is not None and config.reset is not None:
+            carry["refractory_end"] = jnp.where(crossed, t_spike + params[config.refractory_name],
+                                                carry["refractory_end"])
+        if rate_guard:
+            too_fast = too_fast | (crossed & (t_spike - carry["last"] < min_interval))
+            carry["last"] = jnp.where(crossed, t_spike, carry["last"])
+        if config.located or rate_guard:
+            carry["stopped"] = jnp.where(live & too_fast, t_spike, carry["stopped"])
+        carry["counts"] = carry["counts"] + crossed
+        carry["buffer"] = record_spikes(carry["buffer"], crossed, t_spike)
+        carry["y"] = y_new
+        return carry
 
     def segment(carry, bounds):
         carry = jax.lax.fori_loop(bounds[0], bounds[1], step, carry)
-        return carry, carry[0]
+        return carry, carry["y"]
 
-    buffer = (jnp.full((spike_capacity,), jnp.nan), jnp.zeros((spike_capacity,), jnp.int32), jnp.asarray(0))
-    carry = (y0, jnp.full((size,), -jnp.inf), jnp.full((size,), -jnp.inf), jnp.zeros((size,), jnp.int32),
-             jnp.full((size,), OK), jnp.full((size,), jnp.nan), buffer)
+    carry = {"y": y0, "t": nodes[0], "t_next": nodes[1], "counts": jnp.zeros((size,), jnp.int32),
+             "stopped": jnp.full((size,), jnp.nan),
+             "buffer": (jnp.full((spike_capacity,), jnp.nan), jnp.zeros((spike_capacity,), jnp.int32),
+                        jnp.asarray(0))}
+    if rate_guard:
+        carry["last"] = jnp.full((size,), -jnp.inf)
+    if config.refractory_name is not None:
+        carry["refractory_end"] = jnp.full((size,), -jnp.inf)
     bounds = jnp.stack([record_index[:-1], record_index[1:]], axis=1)
     carry, saved = jax.lax.scan(segment, carry, bounds)
-    _, _, _, counts, halt_code, halt_time, (times, neurons, n_recorded) = carry
     saved = jnp.concatenate([y0[None], saved])
-    return saved, counts, (times, neurons, n_recorded), halt_code, halt_time
+    return saved, carry["counts"], carry["buffer"], carry["stopped"]
