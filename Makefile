@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,5 +21,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Benchmarks (figures in docs/benchmarks.md); Brian2 lives in its own venv because it needs numpy < 2.4.
+BENCH := .venv-bench
+$(BENCH)/.installed: pyproject.toml
+	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install --quiet -e ".[bench]"
+	touch $@
+
+bench: $(STAMP) $(BENCH)/.installed
+	$(BIN)/python benchmarks/single_neuron.py
+	$(BENCH)/bin/python benchmarks/population.py --float32 --fast-math --openmp-threads 2,1
+
+# Regenerate the Izhikevich (2004) pattern table in docs/.
+docs: $(STAMP)
+	$(BIN)/python docs/izhikevich_patterns.py
+
 clean:
-	rm -rf $(VENV) report
+	rm -rf $(VENV) $(BENCH) report
