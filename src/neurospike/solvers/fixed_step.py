@@ -1,4 +1,4 @@
-"""The one time loop for every fixed-step method: ``lax.scan`` over the steps, spike events inside.
+"""The one time loop for every fixed-step method: blocks of steps run without events, spike events inside.
 
 Grid: uniform steps of ``dt`` from t0, with every discontinuity of the input inserted as a node, so no step
 straddles a jump; each step evaluates the input on its own piece (its midpoint is the ``t_ref``).
@@ -27,7 +27,7 @@ from .methods import VectorField
 OK, RATE_EXCEEDED, NON_FINITE = 0, 1, 2
 BISECTION_STEPS = 60
 MAX_EVENTS_PER_STEP = 16
-BLOCK = 64
+BLOCK = 256
 
 
 def time_grid(t0: float, t_end: float, dt: float, breaks=()) -> np.ndarray:
@@ -205,45 +205,97 @@ def _step(config: LoopConfig, params, current, carry, node):
     return carry, (y_new if config.record_trace else None)
 
 
-def _fast_block(config: LoopConfig, params, current, y, block):
-    """Step through a block with no event handling; flag whether anything (a crossing, a non-finite state)
-    needs the careful loop."""
-    k = config.spike_index
+def _node(config: LoopConfig, nodes, i):
+    """Step i as (start t, length h, the time t_ref whose input piece the step reads)."""
+    t = nodes[i]
+    h = nodes[i + 1] - t
+    return t, h, t if config.input_at_step_start else t + h / 2
 
-    def body(state, node):
-        y, flagged = state
-        t, h, t_ref = node
-        y_next = config.method.step(VectorField(config.derivatives, params, current, t_ref, config.groups), t, y, h)
-        flagged = flagged | ~jnp.all(jnp.isfinite(y_next))
-        if k is not None:
-            level = params[config.level_name]
-            flagged = flagged | (y_next[k] >= level) & ((y[k] < level) | (config.reset is not None))
-        return (y_next, flagged), y_next
 
-    (y_end, flagged), trace = jax.lax.scan(body, (y, jnp.asarray(False)), block)
-    return y_end, flagged, trace
+def _state_before(trace, y0, i):
+    """The state at the start of step i: row i − 1 of the trace (row i holds the state after step i), y0 for i = 0."""
+    return jnp.where(i == 0, y0, jax.lax.dynamic_index_in_dim(trace, jnp.maximum(i - 1, 0), 0, keepdims=False))
+
+
+def _fast_steps(config: LoopConfig, params, current, trace, y0, nodes, start, stop, refractory_end):
+    """Steps ``start`` … ``stop − 1`` with no event handling. Each step reads the row before and writes its own
+    row of ``trace`` in place: XLA:CPU launches every fused kernel of a loop body separately, and a state both
+    carried and written to the trace would cost an extra kernel and a copy per step.
+
+    A step that starts before ``refractory_end`` starts there, as in ``_step`` (a step wholly inside the period
+    has length 0 and leaves the state as it is), so refractory periods need no careful steps."""
+
+    def body(i, trace):
+        t, h, t_ref = _node(config, nodes, i)
+        if config.refractory_name is not None:
+            t_next = t + h
+            resume = jnp.minimum(refractory_end, t_next)
+            t, h = jnp.where(refractory_end > t, resume, t), jnp.where(refractory_end > t, t_next - resume, h)
+        y = _state_before(trace, y0, i)
+        y = config.method.step(VectorField(config.derivatives, params, current, t_ref, config.groups), t, y, h)
+        return jax.lax.dynamic_update_index_in_dim(trace, y, i, 0)
+
+    return jax.lax.fori_loop(start, stop, body, trace)
+
+
+def _first_flagged(config: LoopConfig, params, trace, y0, first, start, stop):
+    """The index in the block beginning at step ``first`` of the first step in ``start`` … ``stop − 1`` that needs
+    the careful loop (a crossing as ``_step`` detects it, or a non-finite state), ``BLOCK`` if none; found at
+    once from the rows of fast steps, not in every step."""
+    size = min(BLOCK, trace.shape[0])
+    base = jnp.minimum(first, trace.shape[0] - size)  # the rows looked at: the block's, shifted back at the end
+    after = jax.lax.dynamic_slice_in_dim(trace, base, size, 0)
+    bad = jnp.any(~jnp.isfinite(after), axis=1)
+    if config.spike_index is not None:
+        k, level = config.spike_index, params[config.level_name]
+        crossed = after[:, k] >= level
+        if config.located or config.reset is None:
+            before = jnp.concatenate([_state_before(trace, y0, base)[k:k + 1], after[:-1, k]])
+            crossed = crossed & (before < level)
+        bad = bad | crossed
+    steps = base + jnp.arange(size)
+    return jnp.min(jnp.where(bad & (steps >= start) & (steps < stop), steps - first, BLOCK))
+
+
+def _careful_steps(config: LoopConfig, params, current, trace, y0, status, nodes, first, stop, offset, capacity):
+    """Finish the block of steps ``first`` … ``stop − 1`` from step ``first + offset`` on: each step that needs
+    care (a flagged step, and every step once halted) goes through ``_step`` with events; after those, the rest
+    of the block is stepped fast again up to the next flagged step. Returns the trace, the
+    status and the block's ``capacity`` spike records (NaN-padded)."""
+
+    def careful_step(loop):
+        i, trace, inner = loop
+        inner, _ = _step(config, params, current, inner, _node(config, nodes, i))
+        return i + 1, jax.lax.dynamic_update_index_in_dim(trace, inner["y"], i, 0), inner
+
+    def body(loop):  # a flagged step and the steps needing care after it, then fast to the next flagged step
+        i, trace, inner = loop
+        loop = careful_step((i, trace, dict(inner, y=_state_before(trace, y0, i))))
+        i, trace, inner = jax.lax.while_loop(lambda loop: (loop[0] < stop) & loop[2]["status"]["halted"],
+                                             careful_step, loop)
+        trace = _fast_steps(config, params, current, trace, y0, nodes, i, stop, inner["status"]["refractory_end"])
+        return first + _first_flagged(config, params, trace, y0, first, i, stop), trace, inner
+
+    n = y0.shape[0]
+    spikes = (jnp.full((capacity,), jnp.nan), jnp.full((capacity, n), jnp.nan), jnp.full((capacity, n), jnp.nan))
+    inner = {"y": y0, "status": dict(status, count=jnp.asarray(0)), "spikes": spikes}
+    start = jnp.where(status["halted"], first, first + offset)
+    _, trace, inner = jax.lax.while_loop(lambda loop: loop[0] < stop, body, (start, trace, inner))
+    return trace, inner["status"], inner["spikes"]
 
 
 def run(config: LoopConfig, params, current, y0, nodes, min_interval):
     """Integrate over ``nodes`` in blocks of ``BLOCK`` steps. A block is first stepped without event handling;
-    only a block in which a spike (or a non-finite state, a halt, a refractory period) occurs is redone step by
-    step with events, so the common case costs no more than the bare method.
+    only from the first step that needs care (a spike, a non-finite state, a halt) on is a block finished by
+    ``_careful_steps``, so the common case costs little more than the bare method.
 
-    Returns the trace (one state per node after the first; padded to whole blocks), the spike records per block
-    (NaN-padded, with counts) and the final status. Compiled once per (config, shapes); parameters and input
-    are traced."""
+    Returns the trace (one state per node after the first), the spike records per block (NaN-padded, with
+    counts) and the final status. Compiled once per (config, shapes); parameters and input are traced."""
     nodes = jnp.asarray(nodes)
-    steps = nodes[1:] - nodes[:-1]
-    n_steps = steps.shape[0]
+    n_steps = nodes.shape[0] - 1
     n_blocks = -(-n_steps // BLOCK)
-    pad = n_blocks * BLOCK - n_steps
-    t_start = jnp.concatenate([nodes[:-1], jnp.full((pad,), nodes[-1])])
-    steps = jnp.concatenate([steps, jnp.zeros((pad,))])
-    t_ref = t_start if config.input_at_step_start else t_start + steps / 2
-    blocks = tuple(x.reshape(n_blocks, BLOCK) for x in (t_start, steps, t_ref))
     n = y0.shape[0]
     capacity = config.spike_capacity + MAX_EVENTS_PER_STEP
-    fresh_spikes = (jnp.full((capacity,), jnp.nan), jnp.full((capacity, n), jnp.nan), jnp.full((capacity, n), jnp.nan))
     status = {
         "refractory_end": jnp.asarray(-jnp.inf),
         "min_interval": jnp.asarray(min_interval, dtype=y0.dtype),
@@ -253,25 +305,31 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval):
         "halt_time": jnp.asarray(jnp.nan),
         "halt_code": jnp.asarray(OK),
     }
+    trace = jnp.zeros((n_steps, n), dtype=y0.dtype)  # row i: the state after step i
+    spikes = (jnp.full((n_blocks, capacity), jnp.nan), jnp.full((n_blocks, capacity, n), jnp.nan),
+              jnp.full((n_blocks, capacity, n), jnp.nan))
+    counts = jnp.zeros((n_blocks,), dtype=status["count"].dtype)
 
-    def one_block(carry, block):
-        y, status = carry
-        y_end, flagged, trace = _fast_block(config, params, current, y, block)
-        careful = flagged | status["halted"]
-        if config.refractory_name is not None:
-            careful = careful | (status["refractory_end"] > block[0][0])
+    def one_block(index, carry):
+        status, trace, spikes, counts = carry
+        first = index * BLOCK
+        stop = jnp.minimum(first + BLOCK, n_steps)
+        halted = status["halted"]  # then the fast steps would be wasted
+        trace = _fast_steps(config, params, current, trace, y0, nodes, jnp.where(halted, stop, first), stop,
+                            status["refractory_end"])
+        offset = _first_flagged(config, params, trace, y0, first, first, stop)
+        careful = halted | (offset < BLOCK)
 
-        def redo(_):
-            inner = {"y": y, "status": dict(status, count=jnp.asarray(0)), "spikes": fresh_spikes}
-            inner, trace = jax.lax.scan(lambda c, node: _step(config, params, current, c, node), inner, block)
-            return inner["y"], inner["status"], trace, inner["spikes"]
+        def redo(status, trace, spikes, counts):  # the fast steps before ``offset`` need no redoing
+            trace, status, block = _careful_steps(config, params, current, trace, y0, status, nodes, first, stop,
+                                                  offset, capacity)
+            spikes = tuple(buffer.at[index].set(part) for buffer, part in zip(spikes, block))
+            return status, trace, spikes, counts.at[index].set(status["count"])
 
-        def accept(_):
-            return y_end, dict(status, count=jnp.asarray(0)), trace, fresh_spikes
+        def accept(*carry):
+            return carry
 
-        y_end, status, trace, spikes = jax.lax.cond(careful, redo, accept, None)
-        return (y_end, status), (trace, spikes, status["count"])
+        return jax.lax.cond(careful, redo, accept, status, trace, spikes, counts)
 
-    (y_end, status), (trace, spikes, counts) = jax.lax.scan(one_block, (y0, status), blocks)
-    trace = trace.reshape(n_blocks * BLOCK, n)[:n_steps]
+    status, trace, spikes, counts = jax.lax.fori_loop(0, n_blocks, one_block, (status, trace, spikes, counts))
     return trace, spikes, counts, status

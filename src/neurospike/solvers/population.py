@@ -1,7 +1,17 @@
 """The fixed-step loop for a population: N independent neurons, each parameter a scalar or an array of length N.
 
-State layout is (n_states, N) — one contiguous row per state — and the one-neuron method step is
-``jax.vmap``-ed over the neuron axis, so every model and method of the single-neuron loop works unchanged.
+Layout (each choice measured with ``benchmarks/population_kernels.py``, see ``docs/benchmarks.md``): the
+population is cut into blocks of ``NEURON_BLOCK`` neurons, and each block runs all steps while it sits in cache;
+with several XLA devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the blocks are shared
+out over them with ``jax.shard_map``, one thread each. Within a block a state is a row over neurons. An explicit
+Runge–Kutta method steps the rows directly (``Rows``; the model's derivatives ``jax.vmap``-ed over neurons),
+so no stage is ever stacked into an (n_states, N) array (used for one or two states); every other method's
+one-neuron step is ``jax.vmap``-ed as it is. Every model and method of the single-neuron loop works unchanged.
+
+One costly loop per step: XLA:CPU has no multi-output fusion, so every array computed from a step's result
+recomputes the whole step. Hence the carried state is the *end* state of the last step, before its events are
+handled (spike counts, guards, resets are settled at the start of the next step, from its input, at the cost of
+a compare each), and it is carried as ONE array (``pack``; v + i·u for two states), so one loop computes it.
 
 Events: in each step the neurons that crossed their level are gathered (``jnp.nonzero`` into batches of
 ``EVENT_BATCH``), their crossing is located on the step interpolant as in the single-neuron loop
@@ -19,12 +29,52 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .fixed_step import LoopConfig, locate
-from .methods import VectorField
+from .methods import ExplicitRungeKutta, VectorField
 
 EVENT_BATCH = 64  # crossed neurons handled together in one step
 NEURON_BLOCK = 1024  # neurons that run all steps together (measured: 512-4096 keep a block in cache)
+
+
+@jax.tree_util.register_pytree_node_class
+class Rows:
+    """The states of a block as a tuple of rows (one array over neurons per state), with the vector arithmetic
+    an explicit Runge–Kutta step uses (sums and products with scalars or per-neuron rows). Stages in this
+    layout are never stacked into one (n_states, N) array, so XLA can fuse a whole step into one loop."""
+
+    def __init__(self, rows):
+        self.rows = tuple(rows)
+
+    def tree_flatten(self):
+        return self.rows, None
+
+    @classmethod
+    def tree_unflatten(cls, _, rows):
+        return cls(rows)
+
+    def __add__(self, other):
+        if isinstance(other, Rows):
+            return Rows(a + b for a, b in zip(self.rows, other.rows))
+        return Rows(a + other for a in self.rows)
+
+    __radd__ = __add__
+
+    def __mul__(self, factor):
+        return Rows(factor * a for a in self.rows)
+
+    __rmul__ = __mul__
+
+
+def pack(rows):
+    """The state rows as ONE array, so that one loop computes the step: a complex array v + i·u for two states
+    (both from one evaluation of the step), the rows stacked for one or more than two."""
+    return jax.lax.complex(*rows) if len(rows) == 2 else jnp.stack(rows)
+
+
+def unpack(packed):
+    return (packed.real, packed.imag) if jnp.iscomplexobj(packed) else tuple(packed)
 
 
 def _vmapped(function, param_axes, current_axes, *axes, out_axes=0):
@@ -43,6 +93,8 @@ def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interv
     n, size = y0.shape
     block = min(NEURON_BLOCK, size)
     n_blocks = -(-size // block)
+    n_devices = min(jax.device_count(), n_blocks)
+    n_blocks = -(-n_blocks // n_devices) * n_devices  # whole blocks per device
     pad = n_blocks * block - size
     param_axes = {name: (0 if jnp.ndim(value) else None) for name, value in params.items()}
     current_axes = current.population_axes()
@@ -67,20 +119,31 @@ def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interv
     current_leaves, current_tree = jax.tree_util.tree_flatten(blocked_current)
     axis_leaves = jax.tree_util.tree_flatten(current_axes, is_leaf=lambda x: x is None)[0]
     mapped_current = [leaf for leaf, axis in zip(current_leaves, axis_leaves) if axis is not None]
+    unmapped_current = [leaf for leaf, axis in zip(current_leaves, axis_leaves) if axis is None]
 
-    def one_block(xs):
-        index, block_params, block_current, y_block = xs
-        p = {**shared_params, **block_params}
-        leaves = iter(block_current)
-        cur = jax.tree_util.tree_unflatten(
-            current_tree, [next(leaves) if axis is not None else leaf for leaf, axis in zip(current_leaves, axis_leaves)])
-        saved, counts, buffer, stopped = _run_block(config, p, param_axes, cur, current_axes, y_block, nodes,
-                                                    record_index, min_interval, spike_capacity, rate_guard)
-        times, neurons, recorded = buffer
-        return saved, counts, (times, neurons + index * block, recorded), stopped
+    def blocks_in_turn(index, block_params, block_current, y_blocks, shared_params, unmapped_current, nodes,
+                       record_index, min_interval):
+        def one_block(xs):
+            index, block_params, block_current, y_block = xs
+            p = {**shared_params, **block_params}
+            mapped, unmapped = iter(block_current), iter(unmapped_current)
+            cur = jax.tree_util.tree_unflatten(
+                current_tree, [next(unmapped if axis is None else mapped) for axis in axis_leaves])
+            saved, counts, buffer, stopped = _run_block(config, p, param_axes, cur, current_axes, y_block, nodes,
+                                                        record_index, min_interval, spike_capacity, rate_guard)
+            times, neurons, recorded = buffer
+            return saved, counts, (times, neurons + index * block, recorded), stopped
 
-    y_blocks = blocked(y0, 1)
-    outputs = jax.lax.map(one_block, (jnp.arange(n_blocks), mapped_params, mapped_current, y_blocks))
+        return jax.lax.map(one_block, (index, block_params, block_current, y_blocks))
+
+    arguments = (jnp.arange(n_blocks), mapped_params, mapped_current, blocked(y0, 1), shared_params,
+                 unmapped_current, nodes, record_index, min_interval)
+    if n_devices > 1:  # each device runs its share of the blocks (one thread each)
+        mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:n_devices]), ("blocks",))
+        blocks, shared = jax.sharding.PartitionSpec("blocks"), jax.sharding.PartitionSpec()
+        blocks_in_turn = jax.shard_map(blocks_in_turn, mesh=mesh, in_specs=(blocks,) * 4 + (shared,) * 5,
+                                       out_specs=blocks, check_vma=False)
+    outputs = blocks_in_turn(*arguments)
     saved, counts, buffer, stopped = outputs
     saved = jnp.moveaxis(saved, 0, -2).reshape(*saved.shape[1:3], n_blocks * block)[..., :size]
     return saved, counts.reshape(-1)[:size], buffer, stopped.reshape(-1)[:size]
@@ -114,8 +177,26 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
 
     # the step's start and length are per neuron only with refractory periods (or stopped neurons)
     per_neuron = 0 if config.refractory_name is not None else None
-    advance_all = _vmapped(advance, param_axes, current_axes, per_neuron, 1, per_neuron, None, out_axes=1)
-    reset_all = jax.vmap(reset, in_axes=(param_axes, 1), out_axes=1)
+    advance_stacked = _vmapped(advance, param_axes, current_axes, per_neuron, 1, per_neuron, None, out_axes=1)
+
+    def advance_all(p, i, start, y, span, t_ref):
+        return tuple(advance_stacked(p, i, start, jnp.stack(y), span, t_ref))
+
+    # Explicit Runge–Kutta on one or two states steps the rows directly, so that the whole step is one loop
+    # (with its single packed output). With more states XLA:CPU would evaluate that loop once per output
+    # element (measured 50x slower for Hodgkin–Huxley): there the vmapped step, whose stacked stages XLA
+    # stores once each, is faster.
+    if n <= 2 and isinstance(config.method, ExplicitRungeKutta):
+        slopes = jax.vmap(lambda p, i, t, t_ref, y: config.derivatives(t, y, p, i(t, t_ref, jnp), jnp),
+                          in_axes=(param_axes, current_axes, per_neuron, None, 0))
+
+        def advance_all(p, i, start, y, span, t_ref):
+            """The method's step on rows: the model's derivatives vmapped over neurons in each stage."""
+            rows = config.method.step(lambda t, z: Rows(slopes(p, i, t, t_ref, z.rows)), start,
+                                      Rows(y), span)
+            return rows.rows
+
+    reset_all = jax.vmap(lambda p, y: tuple(config.reset(y, p)), in_axes=(param_axes, 0))
     event_some = _vmapped(event, param_axes, current_axes, 0, 1, 1, 0, None, None, out_axes=(0, 1, 0))
 
     def gather(tree, axes, index):
@@ -163,44 +244,43 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
         return jax.lax.cond(jnp.any(crossed), lambda b: jax.lax.while_loop(more, batch, (crossed, b))[1],
                             lambda b: b, buffer)
 
-    def step(i, carry):
-        y = carry["y"]
-        # the step's times come in the carry: read from ``nodes`` inside the step, they would be fused into
-        # every elementwise loop as a dynamic slice, which XLA:CPU does not vectorise (measured 3x slower)
-        t, t_next = carry["t"], carry["t_next"]
-        carry = dict(carry, t=t_next, t_next=nodes[jnp.minimum(i + 2, nodes.shape[0] - 1)])
-        t_ref = t if config.input_at_step_start else 0.5 * (t + t_next)
-        live = jnp.isnan(carry["stopped"])
-        if config.refractory_name is not None:
-            start = jnp.minimum(jnp.maximum(t, carry["refractory_end"]), t_next)
-            span = jnp.where(live, t_next - start, 0.0)
-        else:  # a stopped neuron is held by the where below
-            start, span = t, t_next - t
-        # XLA:CPU does not fuse one producer into several outputs: without the barrier every array that
-        # depends on the new state (states, counts, spike times, guards) would recompute the method step
-        y1 = advance_all(params, current, start, y, span, t_ref)
-        if config.located or rate_guard:
-            y1 = jnp.where(live, y1, y)
-        y1 = jax.lax.optimization_barrier(y1)
-        carry = dict(carry, y=y1)
+    # the state at the step's start is needed to locate crossings, or to see a rise through a level without reset
+    needs_start_state = k is not None and (config.located or config.reset is None)
+
+    def settle(carry):
+        """The events of the step held in the carry (its end state ``carry["y"]``, not yet reset): spike counts,
+        guards, recorded spikes and resets. Returns the carry updated for them and the state to go on from."""
+        y1 = unpack(carry["y"][..., :-1])
         if k is None:
-            return carry
+            return carry, y1
+        t_next, t_ref = carry["times"][0], carry["times"][2]
+        if config.refractory_name is not None:
+            start, span = carry["start"], carry["span"]
+        else:
+            start, span = carry["times"][3], carry["times"][4]
+        live = jnp.isnan(carry["stopped"])
         level = params[config.level_name]
         start, span = jnp.broadcast_to(start, (size,)), jnp.broadcast_to(span, (size,))
-        rising = (y[k] < level) & (y1[k] >= level) & (span > 0)
+        if needs_start_state:
+            y_k = carry["y_start"][k] if config.located else carry["y_start"]
+            rising = (y_k < level) & (y1[k] >= level) & (span > 0)
         too_fast = jnp.zeros((size,), bool)
         if config.located:
             crossed = rising
             t_spike, y_new = jax.lax.cond(
                 jnp.any(crossed),
-                lambda: located_events(params, start, y, y1, span, t_ref, t_next, crossed),
-                lambda: (jnp.full((size,), jnp.nan), y1))
+                lambda: located_events(params, start, jnp.stack(carry["y_start"]), jnp.stack(y1), span, t_ref,
+                                       t_next, crossed),
+                lambda: (jnp.full((size,), jnp.nan), jnp.stack(y1)))
+            y_new = tuple(y_new)
             if config.reset is not None:  # a second crossing within the same step
                 too_fast = crossed & (y_new[k] >= level)
         else:
             crossed = rising if config.reset is None else (y1[k] >= level) & (span > 0)
             t_spike = jnp.full((size,), t_next)
-            y_new = jnp.where(crossed, reset_all(params, y1), y1) if config.reset is not None else y1
+            y_new = y1 if config.reset is None else tuple(
+                jnp.where(crossed, after, before) for after, before in zip(reset_all(params, y1), y1))
+        carry = dict(carry)
         if config.refractory_name is not None and config.reset is not None:
             carry["refractory_end"] = jnp.where(crossed, t_spike + params[config.refractory_name],
                                                 carry["refractory_end"])
@@ -211,22 +291,62 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
             carry["stopped"] = jnp.where(live & too_fast, t_spike, carry["stopped"])
         carry["counts"] = carry["counts"] + crossed
         carry["buffer"] = record_spikes(carry["buffer"], crossed, t_spike)
-        carry["y"] = y_new
+        return carry, y_new
+
+    def step(i, carry):
+        """Settle the events of the previous step, then advance: the method step is computed by one loop
+        whose only product is the packed end state (see the module docstring)."""
+        carry, y = settle(carry)
+        # the step's times come in the carry: read from ``nodes`` inside the step, they would be fused into
+        # every elementwise loop as a dynamic slice, which XLA:CPU does not vectorise (measured 3x slower)
+        t, t_next = carry["times"][0], carry["times"][1]
+        t_ref = t if config.input_at_step_start else 0.5 * (t + t_next)
+        live = jnp.isnan(carry["stopped"])
+        if config.refractory_name is not None:
+            start = jnp.minimum(jnp.maximum(t, carry["refractory_end"]), t_next)
+            span = jnp.where(live, t_next - start, 0.0)
+        else:  # a stopped neuron is held by the where below
+            start, span = t, t_next - t
+        y1 = advance_all(params, current, start, y, span, t_ref)
+        if config.located or rate_guard:
+            y1 = tuple(jnp.where(live, after, before) for after, before in zip(y1, y))
+        # written into the carried arrays (one element longer) as a dynamic-update-slice: XLA:CPU splits a
+        # plain elementwise loop this costly over its thread pool, and waiting for the other thread every
+        # step cost 2-3x (measured); a loop that may update in place is never split
+        carry = dict(carry, y=jax.lax.dynamic_update_slice(carry["y"], pack(y1), (0,) * carry["y"].ndim))
+        if config.refractory_name is not None:
+            carry.update(start=start, span=span)
+            start, span = t, t_next - t  # placeholders in ``times``
+        carry["times"] = jnp.stack([t_next, nodes[jnp.minimum(i + 2, nodes.shape[0] - 1)], t_ref, start, span])
+        if needs_start_state:
+            carry["y_start"] = y if config.located else y[k]
         return carry
 
     def segment(carry, bounds):
         carry = jax.lax.fori_loop(bounds[0], bounds[1], step, carry)
-        return carry, carry["y"]
+        return carry, jnp.stack(settle(carry)[1])
 
-    carry = {"y": y0, "t": nodes[0], "t_next": nodes[1], "counts": jnp.zeros((size,), jnp.int32),
+    # y: the end state of the last step, packed, its events not yet settled (none before the first step), one
+    # element longer than the block (see the dynamic-update-slice in ``step``)
+    # times: this step's start and end, and the previous step's input time, start and length (length 0 before
+    # the first step, so it has no events); one small array, not five scalars, as each is a loop of its own
+    carry = {"y": jnp.concatenate([pack(tuple(y0)), pack(tuple(y0))[..., :1]], axis=-1),
+             "times": jnp.stack([nodes[0], nodes[1], nodes[0], nodes[0], 0 * nodes[0]]),
+             "counts": jnp.zeros((size,), jnp.int32),
              "stopped": jnp.full((size,), jnp.nan),
              "buffer": (jnp.full((spike_capacity,), jnp.nan), jnp.zeros((spike_capacity,), jnp.int32),
                         jnp.asarray(0))}
+    if needs_start_state:
+        carry["y_start"] = tuple(y0) if config.located else y0[k]
+    if config.refractory_name is not None:
+        carry["start"] = jnp.full((size,), nodes[0])
+        carry["span"] = jnp.zeros((size,), nodes.dtype)
     if rate_guard:
         carry["last"] = jnp.full((size,), -jnp.inf)
     if config.refractory_name is not None:
         carry["refractory_end"] = jnp.full((size,), -jnp.inf)
     bounds = jnp.stack([record_index[:-1], record_index[1:]], axis=1)
     carry, saved = jax.lax.scan(segment, carry, bounds)
+    carry = settle(carry)[0]
     saved = jnp.concatenate([y0[None], saved])
     return saved, carry["counts"], carry["buffer"], carry["stopped"]
