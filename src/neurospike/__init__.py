@@ -31,9 +31,10 @@ _use_every_core()
 from . import analysis, currents, models
 from .comparison import Comparison, Convergence, compare, convergence
 from .errors import NeurospikeError, SimulationError
+from .mittag_leffler import mittag_leffler
 from .simulate import METHOD_NAMES, simulate
 from .trajectory import Trajectory
 
-__all__ = ["analysis", "currents", "models", "simulate", "compare", "convergence", "Comparison", "Convergence",
+__all__ = ["mittag_leffler", "analysis", "currents", "models", "simulate", "compare", "convergence", "Comparison", "Convergence",
            "Trajectory", "NeurospikeError", "SimulationError", "METHOD_NAMES",
            "__version__"]
