@@ -69,6 +69,15 @@ def _assignments(items: list[str] | None, option: str) -> dict[str, float]:
     return values
 
 
+def _orders(items: list[str] | None):
+    """``--alpha 0.8`` -> 0.8; ``--alpha v=0.8 [--alpha u=0.9]`` -> {"v": 0.8, "u": 0.9}; none -> None."""
+    if not items:
+        return None
+    if len(items) == 1 and "=" not in items[0]:
+        return _number(items[0], "--alpha")
+    return _assignments(items, "--alpha")
+
+
 def _writable(path: Path, formats: tuple[str, ...], option: str) -> Path:
     """``path`` if its extension is one of ``formats`` and its directory exists (checked before any run)."""
     if path.suffix.lower() not in formats:
@@ -161,6 +170,8 @@ def simulate(
     events: str = typer.Option("located", "--events", help="located (spike inside the step) or step."),
     max_rate: float = typer.Option(10_000.0, "--max-rate", help="Runaway-spiking guard (Hz)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also plot the trajectory (.png, .pdf or .svg)."),
+    alpha: Optional[List[str]] = typer.Option(None, "--alpha", help="Fractional order: A for every state, or "
+                                              "STATE=A (repeatable); needs --method l1 or l1-explicit."),
 ) -> None:
     """Integrate one model and write its trajectory."""
     _writable(out, OUTPUT_FORMATS, "--out")
@@ -168,11 +179,12 @@ def simulate(
         _writable(plot, PLOT_FORMATS, "--plot")
     params, start = _assignments(param, "--param"), _assignments(initial, "--initial")
     times = None if save_at is None else _numbers(save_at, "--save-at")
+    orders = _orders(alpha)
     _enable_compilation_cache()
     with _progress(f"{model} / {method}"):
         trajectory = run_simulation(model, preset=preset, method=method, dt=dt, t_end=t_end, t0=t0, params=params,
                                     current=current, initial=start, save_at=times, events=events,
-                                    max_rate=max_rate)
+                                    max_rate=max_rate, alpha=orders)
     trajectory.save(out)
     if plot is not None:
         trajectory.plot(plot)

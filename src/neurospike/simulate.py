@@ -13,13 +13,14 @@ import numpy as np
 from . import currents as currents_module
 from . import models
 from .errors import NeurospikeError, SimulationError, closest
-from .solvers import fixed_step, population, reference
+from .solvers import fixed_step, fractional, population, reference
 from .solvers.methods import METHODS
 from .trajectory import Trajectory
 
 jax.config.update("jax_enable_x64", True)
 
-METHOD_NAMES = (*METHODS, "reference")
+FRACTIONAL_METHODS = {"l1": True, "l1-explicit": False}  # name -> implicit
+METHOD_NAMES = (*METHODS, "reference", *FRACTIONAL_METHODS)
 DEFAULT_MAX_RATE_HZ = 10_000.0
 DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
 # DOP853 at 1e-10 can be off by ~5e-7 in w (izhikevich2007 rs near 287 ms); 1e-12 costs ~30 % more time.
@@ -83,7 +84,8 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
              t_end: float | None = None, t0: float = 0.0, params: Mapping[str, Any] | None = None,
              current=None, initial: Mapping[str, Any] | None = None, save_at=None, events: str = "located",
              max_rate: float = DEFAULT_MAX_RATE_HZ, rtol: float = REFERENCE_TOLERANCE, atol: float = REFERENCE_TOLERANCE,
-             memory_limit: float = DEFAULT_MEMORY_LIMIT_BYTES, max_recorded_spikes: int | None = None) -> Trajectory:
+             memory_limit: float = DEFAULT_MEMORY_LIMIT_BYTES, max_recorded_spikes: int | None = None,
+             alpha=None) -> Trajectory:
     """Integrate ``model`` (a name or :class:`~neurospike.models.Model`) and return a :class:`Trajectory`.
 
     ``preset`` picks parameters, initial state, input, ``t_end`` and a usual ``dt``; ``params``/``initial``
@@ -92,6 +94,9 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     ``METHOD_NAMES``; ``events`` is ``"located"`` (spikes located inside the step) or ``"step"`` (reset after
     the step). ``save_at`` returns the trajectory at exactly those times (dense output). A run that spikes
     faster than ``max_rate`` (Hz) stops there with ``status="rate-exceeded"``.
+
+    ``alpha`` makes the model fractional (Caputo derivative of order α ∈ (0, 1]): one number for every state,
+    or ``{state: α}`` (the others keep order 1); it needs a fractional method (``l1``, ``l1-explicit``).
     """
     if method not in METHOD_NAMES:
         raise NeurospikeError(f"unknown method {method!r}{closest(method, METHOD_NAMES)}; methods are {', '.join(METHOD_NAMES)}")
@@ -116,7 +121,13 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
 
     n_neurons = population_size(values, start, current)
     min_interval = 1000.0 / max_rate
-    if method == "reference":
+    orders = fractional_orders(model, method, alpha)
+    if orders is not None:
+        if n_neurons is not None:
+            raise NeurospikeError(f"method {method!r} integrates one neuron; give scalar parameters")
+        trajectory = _fractional(model, method, values, current, start, t0, t_end, dt, events, orders,
+                                 memory_limit)
+    elif method == "reference":
         if n_neurons is not None:
             raise NeurospikeError("method 'reference' integrates one neuron; give scalar parameters")
         trajectory = _reference(model, values, current, start, t0, t_end, rtol, atol, min_interval, max_rate)
@@ -130,6 +141,53 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
             save_at = save_at[save_at <= trajectory.t[-1]]
         trajectory = trajectory.at(save_at)
     return trajectory
+
+
+def fractional_orders(model, method, alpha):
+    """The order of each state's derivative (array), or None for an integer-order run; checks that ``alpha``
+    and ``method`` go together."""
+    fractional_method = method in FRACTIONAL_METHODS
+    if alpha is None:
+        if fractional_method:
+            raise NeurospikeError(f"method {method!r} integrates a fractional-order model: give alpha "
+                                  f"(--alpha 0.8, or per state --alpha v=0.8)")
+        return None
+    if not fractional_method:
+        raise NeurospikeError(f"alpha={alpha!r} makes the model fractional: use a fractional method "
+                              f"({', '.join(FRACTIONAL_METHODS)}), not {method!r}")
+    orders = np.ones(model.n_states)
+    chosen = alpha.items() if isinstance(alpha, Mapping) else ((s, alpha) for s in model.states)
+    for name, value in chosen:
+        index = model.state_index(name)
+        try:
+            order = float(value)
+        except (TypeError, ValueError):
+            raise NeurospikeError(f"alpha {name}={value!r} is not a number") from None
+        if not 0.0 < order <= 1.0:
+            raise NeurospikeError(f"alpha {name}={value!r} is outside (0, 1]")
+        orders[index] = order
+    return orders
+
+
+def _fractional(model, method, values, current, start, t0, t_end, dt, events, orders, memory_limit):
+    """A Caputo fractional-order run on the uniform grid t0 + k·dt (:mod:`neurospike.solvers.fractional`)."""
+    n_steps = int(math.floor((t_end - t0) / dt + 1e-9))
+    if n_steps < 1:
+        raise NeurospikeError(f"dt={dt:g} is longer than the run [{t0:g}, {t_end:g}] ms")
+    _memory_check(8.0 * (n_steps + 1) * model.n_states * 4, memory_limit,
+                  f"{n_steps} steps x {model.n_states} states (the L1 history keeps every step)")
+    y0 = np.array([start[s] for s in model.states], dtype=float)
+    out = fractional.run_l1(model, values, current, y0, orders, t0, dt, n_steps,
+                            implicit=FRACTIONAL_METHODS[method], events=events)
+    if out["status"] != "success":
+        raise SimulationError(f"{model.name}/{method}: the state became non-finite at t={out['halt_time']:.6g} ms; "
+                              f"use a smaller dt or the implicit l1")
+    t, y = merge_spikes(out["t"], out["y"], out["spike_times"], out["before"], out["after"])
+    return Trajectory(
+        t=t, states={s: y[:, i] for i, s in enumerate(model.states)}, spikes=out["spike_times"], model=model.name,
+        method=method, params=values, dt=dt, events=events, state_units=dict(zip(model.states, model.state_units)),
+        spike_states_before=out["before"], spike_states_after=out["after"], compile_time_s=out["compile_time_s"],
+        run_time_s=out["run_time_s"], alpha=dict(zip(model.states, orders.tolist())))
 
 
 def _status_message(model, method, code, halt_time, max_rate, last_state=None):

@@ -115,6 +115,7 @@ class Trajectory:
             "events": self.events,
             "status": self.status,
             "message": self.message,
+            **({} if self.alpha is None else {"alpha": self.alpha}),
         }
         _atomic_write(path, lambda f: json.dump(data, f, allow_nan=True), text=True)
 
@@ -168,7 +169,7 @@ class Trajectory:
                        params=data["params"], preset=data.get("preset"), dt=data.get("dt"),
                        compile_time_s=data.get("compile_time_s", 0.0), run_time_s=data.get("run_time_s", 0.0),
                        events=data.get("events", "located"), status=data.get("status", "success"),
-                       message=data.get("message", ""),
+                       message=data.get("message", ""), alpha=data.get("alpha"),
                        spike_neurons=_optional_array(data.get("spike_neurons"), int),
                        spike_counts=_optional_array(data.get("spike_counts"), int))
         with np.load(path) as data:

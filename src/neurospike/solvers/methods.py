@@ -99,22 +99,24 @@ class BackwardEuler:
 
     def step(self, field, t, y, h):
         t_next = t + h
+        return newton(lambda z: z - y - h * field(t_next, z), y + h * field(t, y), self.tol, self.max_iter)
 
-        def residual(z):
-            return z - y - h * field(t_next, z)
 
-        def newton(state):
-            z, iteration, _ = state
-            update = jnp.linalg.solve(jax.jacfwd(residual)(z), -residual(z))
-            return z + update, iteration + 1, jnp.max(jnp.abs(update) / (1.0 + jnp.abs(z)))
+def newton(residual, start, tol=1e-12, max_iter=50):
+    """Newton's method on the JAX Jacobian of ``residual`` from ``start``, until the update is below ``tol``
+    relative to 1 + |z| or after ``max_iter`` iterations."""
 
-        def unconverged(state):
-            _, iteration, size = state
-            return (iteration < self.max_iter) & (size > self.tol)
+    def iterate(state):
+        z, iteration, _ = state
+        update = jnp.linalg.solve(jax.jacfwd(residual)(z), -residual(z))
+        return z + update, iteration + 1, jnp.max(jnp.abs(update) / (1.0 + jnp.abs(z)))
 
-        start = y + h * field(t, y)
-        z, _, _ = jax.lax.while_loop(unconverged, newton, (start, 0, jnp.inf))
-        return z
+    def unconverged(state):
+        _, iteration, size = state
+        return (iteration < max_iter) & (size > tol)
+
+    z, _, _ = jax.lax.while_loop(unconverged, iterate, (start, 0, jnp.inf))
+    return z
 
 
 @dataclass(frozen=True)

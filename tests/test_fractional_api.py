@@ -1,0 +1,58 @@
+"""Fractional-order runs through ``simulate`` and the CLI: exact subthreshold solution, α = 1, adaptation, bad input."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import neurospike as ns
+from neurospike.errors import NeurospikeError
+
+CLI = Path(sys.executable).with_name("neurospike")
+
+
+def test_subthreshold_fractional_lif_follows_the_mittag_leffler_solution():
+    # C D^α v = −g_L (v − E_L) + I:  v(t) = E_L + (I/g_L)(1 − E_α(−(g_L/C) t^α)); defaults C = 1, g_L = 0.1, E_L = −70
+    run = ns.simulate("lif", method="l1", alpha=0.7, dt=0.02, t_end=40.0, current=1.5)
+    times = np.array([10.0, 20.0, 40.0])
+    exact = -70.0 + 15.0 * (1.0 - ns.mittag_leffler(-0.1 * times**0.7, 0.7))
+    assert run.spikes.size == 0 and run.alpha == {"v": 0.7}
+    error = np.abs(run.at(times)["v"] - exact)  # first order in dt, largest early (the t^α initial layer)
+    assert error[0] < 4e-3 and error[-1] < 1e-3
+
+
+def test_order_one_is_the_integer_order_backward_euler():
+    fractional = ns.simulate("izhikevich2007", method="l1", alpha=1.0, dt=0.1, events="step")
+    integer = ns.simulate("izhikevich2007", method="backward-euler", dt=0.1, events="step")
+    np.testing.assert_allclose(fractional.spikes, integer.spikes, atol=1e-9)
+    np.testing.assert_allclose(fractional.at([250.0, 750.0]).y, integer.at([250.0, 750.0]).y, atol=1e-8)
+
+
+def test_fractional_lif_adapts_under_constant_input():
+    isis = np.diff(ns.simulate("lif", method="l1", alpha=0.7, dt=0.05, t_end=700.0, current=2.5).spikes)
+    assert isis.size >= 3 and np.all(np.diff(isis) > 0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(method="l1"), "give alpha"),
+    (dict(method="rk4", alpha=0.5), "use a fractional method"),
+    (dict(method="l1", alpha=0.0), r"outside \(0, 1\]"),
+    (dict(method="l1", alpha={"w": 0.5}), "unknown state 'w'"),
+])
+def test_bad_fractional_input_is_one_clear_error(kwargs, message):
+    with pytest.raises(NeurospikeError, match=message):
+        ns.simulate("lif", dt=0.1, t_end=10.0, **kwargs)
+
+
+def test_cli_fractional_run_and_refusal(tmp_path):
+    out = tmp_path / "flif.json"
+    ok = subprocess.run([str(CLI), "simulate", "lif", "--method", "l1", "--alpha", "v=0.8", "--dt", "0.05",
+                         "--t-end", "50", "--current", "constant:amplitude=1.5", "--out", str(out)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([str(CLI), "simulate", "lif", "--method", "l1", "--alpha", "1.2", "--out",
+                          str(tmp_path / "bad.json")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "alpha" in bad.stderr
+    assert not (tmp_path / "bad.json").exists()
