@@ -33,8 +33,9 @@ from .comparison import Comparison, Convergence, compare, convergence
 from .errors import NeurospikeError, SimulationError
 from .mittag_leffler import mittag_leffler
 from .simulate import METHOD_NAMES, simulate
+from .sweep import AlphaSweep, sweep_alpha
 from .trajectory import Trajectory
 
-__all__ = ["mittag_leffler", "analysis", "currents", "models", "simulate", "compare", "convergence", "Comparison", "Convergence",
+__all__ = ["sweep_alpha", "AlphaSweep", "mittag_leffler", "analysis", "currents", "models", "simulate", "compare", "convergence", "Comparison", "Convergence",
            "Trajectory", "NeurospikeError", "SimulationError", "METHOD_NAMES",
            "__version__"]

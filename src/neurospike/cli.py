@@ -1,4 +1,4 @@
-"""The command line: ``neurospike models | simulate | compare | convergence`` (README, "Command line").
+"""The command line: ``neurospike models | simulate | compare | convergence | sweep-alpha`` (README, "Command line").
 
 Every bad input ends the same way, before anything runs or is written: one line ``neurospike: error: …`` on
 stderr and exit code 2. A run stopped by the runaway-spiking guard writes what it computed, prints the time and
@@ -27,6 +27,8 @@ from .comparison import compare as run_comparison
 from .comparison import convergence as run_convergence
 from .errors import NeurospikeError
 from .simulate import simulate as run_simulation
+from .sweep import check_alphas
+from .sweep import sweep_alpha as run_sweep_alpha
 
 OUTPUT_FORMATS = (".csv", ".npz", ".json")
 PLOT_FORMATS = (".png", ".pdf", ".svg")
@@ -249,6 +251,32 @@ def convergence(
     with _progress(f"convergence {model}") as progress:
         result = run_convergence(model, method_names, steps, preset=preset, t_end=t_end, events=events,
                                  params=params, current=current, state=state, out=out, progress=progress)
+    print(result.markdown())
+    print(f"report written to {out}/")
+
+
+@app.command("sweep-alpha")
+def sweep_alpha(
+    model: str = typer.Argument(..., help="Model name."),
+    alphas: str = typer.Option(..., "--alphas", help="Comma-separated fractional orders in (0, 1], e.g. 0.5,0.7,1.0."),
+    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
+    state: Optional[str] = typer.Option(None, "--state", help="Make only this state fractional (default: every "
+                                        "state)."),
+    method: str = typer.Option("l1", "--method", help="Fractional method: l1 (implicit) or l1-explicit."),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
+    t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
+    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate)."),
+) -> None:
+    """Firing rate and interspike intervals against the fractional order α (the memory effect on firing)."""
+    _report_directory(out)
+    params = _assignments(param, "--param") or None
+    orders = check_alphas(_items(alphas, "--alphas", "0.5,0.7,1.0"))
+    _enable_compilation_cache()
+    with _progress(f"sweep-alpha {model}") as progress:
+        result = run_sweep_alpha(model, orders, state=state, method=method, dt=dt, t_end=t_end, preset=preset,
+                                 params=params, current=current, out=out, progress=progress)
     print(result.markdown())
     print(f"report written to {out}/")
 
