@@ -19,7 +19,8 @@ from .trajectory import Trajectory
 
 jax.config.update("jax_enable_x64", True)
 
-FRACTIONAL_METHODS = {"l1": True, "l1-explicit": False}  # name -> implicit
+# name -> (implicit, history): the direct O(N²) L1 sum, or the L1 weights as a sum of exponentials (fast-l1)
+FRACTIONAL_METHODS = {"l1": (True, "direct"), "l1-explicit": (False, "direct"), "fast-l1": (True, "soe")}
 METHOD_NAMES = (*METHODS, "reference", *FRACTIONAL_METHODS)
 DEFAULT_MAX_RATE_HZ = 10_000.0
 DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
@@ -96,7 +97,8 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     faster than ``max_rate`` (Hz) stops there with ``status="rate-exceeded"``.
 
     ``alpha`` makes the model fractional (Caputo derivative of order α ∈ (0, 1]): one number for every state,
-    or ``{state: α}`` (the others keep order 1); it needs a fractional method (``l1``, ``l1-explicit``).
+    or ``{state: α}`` (the others keep order 1); it needs a fractional method (``l1``, ``l1-explicit``,
+    ``fast-l1``).
     """
     if method not in METHOD_NAMES:
         raise NeurospikeError(f"unknown method {method!r}{closest(method, METHOD_NAMES)}; methods are {', '.join(METHOD_NAMES)}")
@@ -177,8 +179,9 @@ def _fractional(model, method, values, current, start, t0, t_end, dt, events, or
     _memory_check(8.0 * (n_steps + 1) * model.n_states * 4, memory_limit,
                   f"{n_steps} steps x {model.n_states} states (the L1 history keeps every step)")
     y0 = np.array([start[s] for s in model.states], dtype=float)
-    out = fractional.run_l1(model, values, current, y0, orders, t0, dt, n_steps,
-                            implicit=FRACTIONAL_METHODS[method], events=events)
+    implicit, history = FRACTIONAL_METHODS[method]
+    out = fractional.run_l1(model, values, current, y0, orders, t0, dt, n_steps, implicit=implicit,
+                            events=events, history=history, tolerance=1e-10)
     if out["status"] != "success":
         raise SimulationError(f"{model.name}/{method}: the state became non-finite at t={out['halt_time']:.6g} ms; "
                               f"use a smaller dt or the implicit l1")

@@ -35,6 +35,25 @@ step n comes from linear interpolation between y_{n−1} and y_n (the scheme's o
 instead, which a uniform grid cannot do), an O(Δt) shift of the next spike. With ``events="step"`` the reset is
 applied to y_n itself (spike time t_n, increment y_n − y_{n−1}), as the integer-order ``events="step"`` loop.
 Not supported: refractory periods (refused when > 0), more than one spike per step, populations.
+
+Fast history (``history="soe"``, the ``fast-l1`` method). The weights themselves are approximated by a sum of
+exponentials in j: from x^−α = Γ(α)^−1 ∫_0^∞ e^{−xs} s^{α−1} ds,
+
+    b_j = (1 − α) ∫_j^{j+1} x^−α dx = ∫_0^∞ e^{−js} g(s) ds,    g(s) = (1 − α)/Γ(α) · (1 − e^{−s}) s^{α−2},
+
+discretised by Gauss–Jacobi quadrature (weight s^{α−1}) on [0, 1/N] and Gauss–Legendre on the dyadic intervals
+[2^k/N, 2^{k+1}/N] up to s ≈ (ln(1/ε) + 3)/j0, the number of nodes per interval raised until
+|b̃_j − b_j| ≤ ε b_j for j0 ≤ j ≤ N (checked on all j ≤ j0 + 2000 and 8000 geometrically spaced j beyond; the
+quadrature follows Jiang, Zhang, Zhang & Zhang, Commun. Comput. Phys. 21 (2017) 650, applied here to the L1 weights
+rather than to the continuous kernel, so the scheme stays the L1 scheme above). The j < j0 = ``LOCAL_TERMS`` + 1
+most recent increments are kept exactly (a shift register) and the remote part Σ_{j≥j0} b̃_j Δy_{n−j} =
+Σ_i w_i S_i(n) with S_i(n+1) = λ_i S_i(n) + λ_i^{j0} Δy_{n+1−j0}, λ_i = e^{−s_i}: O(N_exp) work per step and
+O(N_exp + j0) memory for the history. The result differs from direct L1 only by the weight error, at most
+ε Σ_j b_j |Δy_{n−j}| in each history sum (measured for ε = 1e-10: states 3e-12 and spike times 3e-11
+relative on fractional LIF, α = 0.7, 10^5 steps; 1e-10 on HH, α = 0.8). LIF, 10^5 steps: 0.17–0.23 s against
+2.2 s for the direct sum.
+N_exp for N = 10^5, ε = 1e-10 is 126 for α = 0.3, 0.5 and 0.8 (7 nodes per interval). Resets enter the
+history exactly as in the direct sum (the same increments). α = 1 gives b_j = 0 (j ≥ 1): no modes, Euler.
 """
 
 from __future__ import annotations
@@ -44,12 +63,14 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import gamma
+from scipy.special import gamma, roots_jacobi, roots_legendre
 
 from ..errors import NeurospikeError
 from .methods import VectorField, newton
 
 HISTORY_BLOCK = 512  # history terms summed per inner iteration (5x faster than one full-length sum per step)
+LOCAL_TERMS = 32  # history="soe": the increments Δy_{n−1} … Δy_{n−32} keep their exact weights (j0 = 33)
+HISTORIES = ("direct", "soe")
 _COMPILED: dict = {}
 
 
@@ -62,27 +83,122 @@ def l1_weights(alpha: np.ndarray, n_steps: int) -> np.ndarray:
     return weights
 
 
-def _loop(model, n_steps, implicit, located, params, current, y0, window, scale, t0, dt):
+def exponential_sum(alpha: float, n_steps: int, tolerance: float, first: int = LOCAL_TERMS + 1):
+    """Nodes s_i and weights w_i with |Σ_i w_i e^{−j s_i} − b_j| ≤ tolerance · b_j for first ≤ j ≤ n_steps, the
+    L1 weight b_j = (j + 1)^{1−α} − j^{1−α} of one order 0 < α < 1 (module docstring: Gauss–Jacobi on [0, 1/N],
+    Gauss–Legendre on dyadic intervals, nodes per interval raised until the checked error meets the tolerance).
+    Returns (nodes, weights, measured maximal relative error)."""
+    if not 0.0 < alpha < 1.0:
+        raise NeurospikeError(f"alpha={alpha!r}: the exponential sum is for orders in (0, 1)")
+    if not 1e-15 <= tolerance < 1e-2:
+        raise NeurospikeError(f"tolerance={tolerance!r} must lie in [1e-15, 1e-2)")
+    if first > n_steps:
+        return np.zeros(0), np.zeros(0), 0.0
+    scale = (1.0 - alpha) / gamma(alpha)
+    start = 1.0 / n_steps
+    stop = (np.log(1.0 / tolerance) + 3.0) / first  # e^{−j s} < e^{−3} ε for s beyond, j ≥ first
+    check = np.unique(np.concatenate([np.arange(first, min(first + 2000, n_steps) + 1),
+                                      np.round(np.geomspace(first, n_steps, 8000))])).astype(float)
+    exact = check ** (1.0 - alpha) * np.expm1((1.0 - alpha) * np.log1p(1.0 / check))  # no cancellation
+    for per_interval in range(4, 40):
+        x, w = roots_jacobi(per_interval, 0.0, alpha - 1.0)  # weight (1 + x)^{α−1} on [−1, 1]
+        s = start * (1.0 + x) / 2.0
+        nodes, weights = [s], [(start / 2.0) ** alpha * w * scale * -np.expm1(-s) / s]
+        x, w = roots_legendre(per_interval)
+        low = start
+        while low < stop:
+            s = 1.5 * low + 0.5 * low * x  # [low, 2 low]
+            nodes.append(s)
+            weights.append(0.5 * low * w * scale * -np.expm1(-s) * s ** (alpha - 2.0))
+            low *= 2.0
+        nodes, weights = np.concatenate(nodes), np.concatenate(weights)
+        error = np.max(np.abs(np.exp(-np.outer(check, nodes)) @ weights / exact - 1.0))
+        if error <= tolerance:
+            return nodes, weights, float(error)
+    raise NeurospikeError(f"tolerance={tolerance!r} not reached with 40 nodes per interval (alpha={alpha!r})")
+
+
+def _direct_constants(alpha, n_steps, tolerance):
+    """window[:, p] = b_{N−1−p}, zero-padded: H_n reads a sliding window of it."""
+    n = alpha.shape[0]
+    weights = l1_weights(alpha, n_steps)
+    padded = -(-n_steps // HISTORY_BLOCK) * HISTORY_BLOCK
+    return (np.concatenate([weights[n_steps - 1::-1], np.zeros((padded, n))]).T,)
+
+
+def _soe_constants(alpha, n_steps, tolerance):
+    """Exact weights b_1 … b_{j0−1} (n, LOCAL_TERMS) and, padded to the largest count over the states, the mode
+    weights w_i, decays λ_i and inflows λ_i^{j0} (n, N_exp); α = 1 states get zero modes (b_j = 0 there)."""
+    n = alpha.shape[0]
+    local = l1_weights(alpha, LOCAL_TERMS)[1:].T
+    sums = [exponential_sum(a, n_steps, tolerance)[:2] if a < 1.0 else (np.zeros(0), np.zeros(0)) for a in alpha]
+    count = max(1, max(len(nodes) for nodes, _ in sums))
+    weights, decay, inflow = np.zeros((n, count)), np.zeros((n, count)), np.zeros((n, count))
+    for i, (nodes, w) in enumerate(sums):
+        weights[i, :len(w)] = w
+        decay[i, :len(w)] = np.exp(-nodes)
+        inflow[i, :len(w)] = np.exp(-(LOCAL_TERMS + 1) * nodes)
+    return local, weights, decay, inflow
+
+
+def _direct_memory(n, n_steps, dtype):
+    padded = -(-n_steps // HISTORY_BLOCK) * HISTORY_BLOCK
+    return jnp.zeros((n, padded), dtype=dtype)  # state-major: each state's history is contiguous
+
+
+def _direct_sum(step, increments, constants, n_steps):
+    """H_n = Σ_{m ≤ n−2} b_{n−1−m} Δ_m (window[n_steps − n + m] = b_{n−1−m}), block by block."""
+    (window,) = constants
+
+    def add_block(block, total):
+        weights = jax.lax.dynamic_slice_in_dim(window, n_steps - step + block * HISTORY_BLOCK, HISTORY_BLOCK, 1)
+        done = jax.lax.dynamic_slice_in_dim(increments, block * HISTORY_BLOCK, HISTORY_BLOCK, 1)
+        return total + jnp.sum(weights * done, axis=1)
+
+    blocks = (step - 1 + HISTORY_BLOCK - 1) // HISTORY_BLOCK
+    return jax.lax.fori_loop(0, blocks, add_block, jnp.zeros((increments.shape[0],), dtype=increments.dtype))
+
+
+def _direct_push(step, increments, increment, constants):
+    return jax.lax.dynamic_update_index_in_dim(increments, increment, step - 1, 1)
+
+
+def _soe_memory(n, n_steps, dtype, count):
+    return jnp.zeros((n, LOCAL_TERMS), dtype=dtype), jnp.zeros((n, count), dtype=dtype)
+
+
+def _soe_sum(step, memory, constants, n_steps):
+    """H_n = Σ_{j<j0} b_j Δ_{n−j} (recent[:, j−1] = Δ_{n−j}) + Σ_i w_i S_i(n)."""
+    recent, modes = memory
+    local, weights = constants[:2]
+    return jnp.sum(local * recent, axis=1) + jnp.sum(weights * modes, axis=1)
+
+
+def _soe_push(step, memory, increment, constants):
+    """S_i(n+1) = λ_i S_i(n) + λ_i^{j0} Δ_{n+1−j0}; Δ_n enters the shift register, Δ_{n+1−j0} leaves it."""
+    recent, modes = memory
+    _, _, decay, inflow = constants
+    modes = decay * modes + inflow * recent[:, -1:]
+    return jnp.concatenate([increment[:, None], recent[:, :-1]], axis=1), modes
+
+
+def _loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt):
     """The compiled time loop; returns the trace, the per-step spike records (NaN where none) and the halt time."""
     n = y0.shape[0]
     rule = model.spike
     k = model.state_index(rule.state) if rule else None
+    if history == "direct":
+        memory, history_sum, push = _direct_memory(n, n_steps, y0.dtype), _direct_sum, _direct_push
+    else:
+        memory, history_sum, push = _soe_memory(n, n_steps, y0.dtype, constants[1].shape[1]), _soe_sum, _soe_push
 
     def body(step, carry):
-        trace, increments, spike_time, before_all, after_all, halt_time = carry
+        trace, y_prev, memory, spike_time, before_all, after_all, halt_time = carry
         halted = ~jnp.isnan(halt_time)
         t_prev = t0 + (step - 1) * dt
         t_now = t0 + step * dt
         field = VectorField(model.derivatives, params, current, t_prev + dt / 2)
-        y_prev = jax.lax.dynamic_index_in_dim(trace, step - 1, 0, keepdims=False)
-        # H_n = Σ_{m ≤ n−2} b_{n−1−m} Δ_m (window[n_steps − n + m] = b_{n−1−m}), block by block
-        def add_block(block, total):
-            weights = jax.lax.dynamic_slice_in_dim(window, n_steps - step + block * HISTORY_BLOCK, HISTORY_BLOCK, 1)
-            done = jax.lax.dynamic_slice_in_dim(increments, block * HISTORY_BLOCK, HISTORY_BLOCK, 1)
-            return total + jnp.sum(weights * done, axis=1)
-
-        blocks = (step - 1 + HISTORY_BLOCK - 1) // HISTORY_BLOCK
-        history = jax.lax.fori_loop(0, blocks, add_block, jnp.zeros((n,), dtype=y0.dtype))
+        history = history_sum(step, memory, constants, n_steps)
         explicit = y_prev - history + scale * field(t_prev, y_prev)
         if implicit:
             y_new = newton(lambda z: z - y_prev + history - scale * field(t_now, z), explicit)
@@ -115,27 +231,29 @@ def _loop(model, n_steps, implicit, located, params, current, y0, window, scale,
         y_store = jnp.where(keep, y_prev, y_store)
         increment = jnp.where(keep, 0.0, increment)
         t_spike = jnp.where(keep, jnp.nan, t_spike)
-        return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0),
-                jax.lax.dynamic_update_index_in_dim(increments, increment, step - 1, 1),
+        # y_prev rides in the carry: reading it back from the trace made XLA copy the whole trace every step
+        return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store,
+                push(step, memory, increment, constants),
                 spike_time.at[step - 1].set(t_spike),
                 jax.lax.dynamic_update_index_in_dim(before_all, before, step - 1, 0),
                 jax.lax.dynamic_update_index_in_dim(after_all, after, step - 1, 0),
                 halt_time)
 
     trace = jnp.zeros((n_steps + 1, n), dtype=y0.dtype).at[0].set(y0)
-    padded = -(-n_steps // HISTORY_BLOCK) * HISTORY_BLOCK
-    increments = jnp.zeros((n, padded), dtype=y0.dtype)  # state-major: each state's history is contiguous
-    carry = (trace, increments, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
+    carry = (trace, y0, memory, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
              jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan))
     return jax.lax.fori_loop(1, n_steps + 1, body, carry)
 
 
-def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True, events="located"):
+def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True, events="located",
+           history="direct", tolerance=1e-10):
     """Integrate D^α y = f(t, y) (Caputo, order ``alpha[i]`` ∈ (0, 1] for state i; 1 = integer order) with the L1
     scheme over ``n_steps`` uniform steps of ``dt`` from ``t0``; see the module docstring for the scheme and the
     treatment of resets. ``params`` maps every parameter of ``model`` to a scalar; ``current`` is a
-    :mod:`neurospike.currents` current. Compiled once per (model, n_steps, options); parameters, orders, dt and
-    input are traced.
+    :mod:`neurospike.currents` current. ``history="direct"`` sums the full history (O(N²) work, O(N) memory);
+    ``history="soe"`` approximates the weights b_j, j > ``LOCAL_TERMS``, by a sum of exponentials with relative
+    error ≤ ``tolerance`` (O(N·N_exp) work, O(N_exp) memory; the ``fast-l1`` method). Compiled once per (model,
+    n_steps, options, N_exp); parameters, orders, dt and input are traced.
 
     Returns numpy arrays: ``t`` (n_steps + 1,), ``y`` (n_steps + 1, n) on the grid (post-reset values at the nodes
     of spiking steps), ``spike_times``, ``before``/``after`` (the states just before and after each reset),
@@ -155,6 +273,10 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
         raise NeurospikeError(f"n_steps={n_steps!r} must be a positive integer")
     if events not in ("located", "step"):
         raise NeurospikeError(f"events={events!r}: use 'located' or 'step'")
+    if history not in HISTORIES:
+        raise NeurospikeError(f"history={history!r}: use {' or '.join(map(repr, HISTORIES))}")
+    if history == "soe" and not (isinstance(tolerance, float) and 1e-15 <= tolerance < 1e-2):
+        raise NeurospikeError(f"tolerance={tolerance!r} must be a float in [1e-15, 1e-2)")
     n_steps = int(n_steps)
     for name, value in params.items():
         if np.ndim(value) != 0:
@@ -164,22 +286,21 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
         raise NeurospikeError(f"{rule.refractory}={params[rule.refractory]!r}: the L1 scheme has no refractory "
                               f"periods; use 0")
 
-    weights = l1_weights(alpha, n_steps)
-    padded = -(-n_steps // HISTORY_BLOCK) * HISTORY_BLOCK
-    window = np.concatenate([weights[n_steps - 1::-1], np.zeros((padded, n))]).T  # window[:, p] = b_{N−1−p}
+    constants = (_direct_constants if history == "direct" else _soe_constants)(alpha, n_steps, tolerance)
     scale = dt ** alpha * gamma(2.0 - alpha)
     args = ({k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}, current, jnp.asarray(y0),
-            jnp.asarray(window), jnp.asarray(scale), jnp.asarray(float(t0)), jnp.asarray(float(dt)))
+            tuple(jnp.asarray(c) for c in constants), jnp.asarray(scale), jnp.asarray(float(t0)),
+            jnp.asarray(float(dt)))
     leaves, tree = jax.tree_util.tree_flatten(args)
-    key = (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, tree,
+    key = (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history, tree,
            tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
     began = time.perf_counter()
     if key not in _COMPILED:
-        loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", *a)  # noqa: E731
+        loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
         _COMPILED[key] = jax.jit(loop).lower(*args).compile()
     compile_time = time.perf_counter() - began
     began = time.perf_counter()
-    trace, _, spike_time, before, after, halt_time = jax.block_until_ready(_COMPILED[key](*args))
+    trace, _, _, spike_time, before, after, halt_time = jax.block_until_ready(_COMPILED[key](*args))
     run_time = time.perf_counter() - began
     spiked = ~np.isnan(np.asarray(spike_time))
     halt_time = float(halt_time)
