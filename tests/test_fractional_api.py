@@ -56,3 +56,8 @@ def test_cli_fractional_run_and_refusal(tmp_path):
                           str(tmp_path / "bad.json")], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "alpha" in bad.stderr
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_a_history_too_large_is_refused_before_running_and_fast_l1_is_suggested():
+    with pytest.raises(NeurospikeError, match="fast-l1 keeps no per-step history"):
+        ns.simulate("lif", method="l1", alpha=0.7, dt=0.001, t_end=100_000.0, memory_limit=2**30)

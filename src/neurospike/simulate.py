@@ -176,10 +176,14 @@ def _fractional(model, method, values, current, start, t0, t_end, dt, events, or
     n_steps = int(math.floor((t_end - t0) / dt + 1e-9))
     if n_steps < 1:
         raise NeurospikeError(f"dt={dt:g} is longer than the run [{t0:g}, {t_end:g}] ms")
-    _memory_check(8.0 * (n_steps + 1) * model.n_states * 4, memory_limit,
-                  f"{n_steps} steps x {model.n_states} states (the L1 history keeps every step)")
-    y0 = np.array([start[s] for s in model.states], dtype=float)
     implicit, history = FRACTIONAL_METHODS[method]
+    # the trace, and for the direct sum the increments of every step and their weights
+    per_step = 8.0 * model.n_states * (2 if history == "soe" else 4)
+    if per_step * (n_steps + 1) > memory_limit:
+        hint = "; fast-l1 keeps no per-step history" if history == "direct" else ""
+        _memory_check(per_step * (n_steps + 1), memory_limit,
+                      f"{n_steps} steps x {model.n_states} states for {method}{hint}")
+    y0 = np.array([start[s] for s in model.states], dtype=float)
     out = fractional.run_l1(model, values, current, y0, orders, t0, dt, n_steps, implicit=implicit,
                             events=events, history=history, tolerance=1e-10)
     if out["status"] != "success":
