@@ -61,3 +61,11 @@ def test_cli_fractional_run_and_refusal(tmp_path):
 def test_a_history_too_large_is_refused_before_running_and_fast_l1_is_suggested():
     with pytest.raises(NeurospikeError, match="fast-l1 keeps no per-step history"):
         ns.simulate("lif", method="l1", alpha=0.7, dt=0.001, t_end=100_000.0, memory_limit=2**30)
+
+
+def test_pece_and_l1_agree_on_adapting_fractional_lif():
+    # two different schemes for the same Caputo model: their spike times agree to O(dt)
+    runs = [ns.simulate("lif", method=m, alpha=0.7, dt=0.05, t_end=600.0, current=2.5) for m in ("pece", "l1")]
+    assert runs[0].spikes.size == runs[1].spikes.size >= 3
+    np.testing.assert_allclose(runs[0].spikes, runs[1].spikes, atol=0.2)
+    assert np.all(np.diff(np.diff(runs[0].spikes)) > 0)

@@ -13,14 +13,16 @@ import numpy as np
 from . import currents as currents_module
 from . import models
 from .errors import NeurospikeError, SimulationError, closest
-from .solvers import fixed_step, fractional, population, reference
+from .solvers import fixed_step, fractional, pece, population, reference
 from .solvers.methods import METHODS
 from .trajectory import Trajectory
 
 jax.config.update("jax_enable_x64", True)
 
-# name -> (implicit, history): the direct O(N²) L1 sum, or the L1 weights as a sum of exponentials (fast-l1)
-FRACTIONAL_METHODS = {"l1": (True, "direct"), "l1-explicit": (False, "direct"), "fast-l1": (True, "soe")}
+# name -> (implicit, history): the L1 scheme with the direct O(N²) sum or the weights as a sum of exponentials
+# (fast-l1), and the Adams-Bashforth-Moulton predictor-corrector with its history by blocked FFT (pece)
+FRACTIONAL_METHODS = {"l1": (True, "direct"), "l1-explicit": (False, "direct"), "fast-l1": (True, "soe"),
+                      "pece": (False, "fft")}
 METHOD_NAMES = (*METHODS, "reference", *FRACTIONAL_METHODS)
 DEFAULT_MAX_RATE_HZ = 10_000.0
 DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
@@ -98,7 +100,7 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
 
     ``alpha`` makes the model fractional (Caputo derivative of order α ∈ (0, 1]): one number for every state,
     or ``{state: α}`` (the others keep order 1); it needs a fractional method (``l1``, ``l1-explicit``,
-    ``fast-l1``).
+    ``fast-l1``, ``pece``).
     """
     if method not in METHOD_NAMES:
         raise NeurospikeError(f"unknown method {method!r}{closest(method, METHOD_NAMES)}; methods are {', '.join(METHOD_NAMES)}")
@@ -177,15 +179,18 @@ def _fractional(model, method, values, current, start, t0, t_end, dt, events, or
     if n_steps < 1:
         raise NeurospikeError(f"dt={dt:g} is longer than the run [{t0:g}, {t_end:g}] ms")
     implicit, history = FRACTIONAL_METHODS[method]
-    # the trace, and for the direct sum the increments of every step and their weights
-    per_step = 8.0 * model.n_states * (2 if history == "soe" else 4)
+    # the trace, plus the increments of every step and their weights (direct L1) or the FFT accumulators (pece)
+    per_step = 8.0 * model.n_states * {"soe": 2, "direct": 4, "fft": 6}[history]
     if per_step * (n_steps + 1) > memory_limit:
         hint = "; fast-l1 keeps no per-step history" if history == "direct" else ""
         _memory_check(per_step * (n_steps + 1), memory_limit,
                       f"{n_steps} steps x {model.n_states} states for {method}{hint}")
     y0 = np.array([start[s] for s in model.states], dtype=float)
-    out = fractional.run_l1(model, values, current, y0, orders, t0, dt, n_steps, implicit=implicit,
-                            events=events, history=history, tolerance=1e-10)
+    if method == "pece":
+        out = pece.run_pece(model, values, current, y0, orders, t0, dt, n_steps, events=events)
+    else:
+        out = fractional.run_l1(model, values, current, y0, orders, t0, dt, n_steps, implicit=implicit,
+                                events=events, history=history, tolerance=1e-10)
     if out["status"] != "success":
         raise SimulationError(f"{model.name}/{method}: the state became non-finite at t={out['halt_time']:.6g} ms; "
                               f"use a smaller dt or the implicit l1")
