@@ -31,10 +31,12 @@ $(BENCH)/.installed: pyproject.toml
 bench: $(STAMP) $(BENCH)/.installed
 	$(BIN)/python benchmarks/single_neuron.py
 	$(BENCH)/bin/python benchmarks/population.py --float32 --fast-math --openmp-threads 2,1
+	$(BENCH)/bin/python benchmarks/fractional.py
 
 # Regenerate the Izhikevich (2004) pattern table in docs/.
 docs: $(STAMP)
 	$(BIN)/python docs/izhikevich_patterns.py
+	$(BIN)/python docs/fractional_figure.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) report
