@@ -207,21 +207,8 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
         y_store, increment = y_new, y_new - y_prev
         t_spike, before, after = jnp.nan, jnp.full((n,), jnp.nan), jnp.full((n,), jnp.nan)
         if rule is not None:
-            level = params[rule.level]
-            upward = (y_prev[k] < level) & (y_new[k] >= level)
-            if located:
-                crossed = upward
-                theta = jnp.clip((level - y_prev[k]) / jnp.where(crossed, y_new[k] - y_prev[k], 1.0), 0.0, 1.0)
-                y_cross = y_prev + theta * (y_new - y_prev)
-                t_cross = t_prev + theta * dt
-            else:
-                crossed = upward if rule.reset is None else y_new[k] >= level
-                y_cross, t_cross = y_new, t_now
-            y_reset = y_cross if rule.reset is None else jnp.stack(
-                rule.reset(tuple(y_cross[i] for i in range(n)), params))
-            t_spike = jnp.where(crossed, t_cross, jnp.nan)
-            before = jnp.where(crossed, y_cross, before)
-            after = jnp.where(crossed, y_reset, after)
+            crossed, t_spike, y_cross, y_reset, before, after = spike_event(rule, params, k, located, y_prev, y_new,
+                                                                             t_prev, dt)
             if rule.reset is not None:
                 y_store = jnp.where(crossed, y_reset, y_new)
                 increment = jnp.where(crossed, y_cross - y_prev, increment)
@@ -245,20 +232,28 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
     return jax.lax.fori_loop(1, n_steps + 1, body, carry)
 
 
-def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True, events="located",
-           history="direct", tolerance=1e-10):
-    """Integrate D^α y = f(t, y) (Caputo, order ``alpha[i]`` ∈ (0, 1] for state i; 1 = integer order) with the L1
-    scheme over ``n_steps`` uniform steps of ``dt`` from ``t0``; see the module docstring for the scheme and the
-    treatment of resets. ``params`` maps every parameter of ``model`` to a scalar; ``current`` is a
-    :mod:`neurospike.currents` current. ``history="direct"`` sums the full history (O(N²) work, O(N) memory);
-    ``history="soe"`` approximates the weights b_j, j > ``LOCAL_TERMS``, by a sum of exponentials with relative
-    error ≤ ``tolerance`` (O(N·N_exp) work, O(N_exp) memory; the ``fast-l1`` method). Compiled once per (model,
-    n_steps, options, N_exp); parameters, orders, dt and input are traced.
+def spike_event(rule, params, k, located, y_prev, y_new, t_prev, dt):
+    """A threshold crossing in the step from ``y_prev`` (at ``t_prev``) to ``y_new``: whether it happened, its
+    time (NaN if not), the state at the crossing and after the reset, and both as NaN-padded records (``k``: the
+    index of the spiking state). Located events interpolate linearly inside the step; step events take its end."""
+    n = y_prev.shape[0]
+    level = params[rule.level]
+    upward = (y_prev[k] < level) & (y_new[k] >= level)
+    if located:
+        crossed = upward
+        theta = jnp.clip((level - y_prev[k]) / jnp.where(crossed, y_new[k] - y_prev[k], 1.0), 0.0, 1.0)
+        y_cross, t_cross = y_prev + theta * (y_new - y_prev), t_prev + theta * dt
+    else:
+        crossed = upward if rule.reset is None else y_new[k] >= level
+        y_cross, t_cross = y_new, t_prev + dt
+    y_reset = y_cross if rule.reset is None else jnp.stack(rule.reset(tuple(y_cross[i] for i in range(n)), params))
+    nothing = jnp.full((n,), jnp.nan)
+    return (crossed, jnp.where(crossed, t_cross, jnp.nan), y_cross, y_reset, jnp.where(crossed, y_cross, nothing),
+            jnp.where(crossed, y_reset, nothing))
 
-    Returns numpy arrays: ``t`` (n_steps + 1,), ``y`` (n_steps + 1, n) on the grid (post-reset values at the nodes
-    of spiking steps), ``spike_times``, ``before``/``after`` (the states just before and after each reset),
-    ``status`` ("success" or "non-finite"), ``halt_time`` (NaN unless halted), ``compile_time_s``, ``run_time_s``.
-    """
+
+def check_run(scheme, model, params, y0, alpha, dt, n_steps, events):
+    """Validate a fractional run's inputs (one-line errors); returns (y0, alpha per state, n_steps)."""
     n = model.n_states
     y0 = np.asarray(y0, dtype=float)
     alpha = np.broadcast_to(np.asarray(alpha, dtype=float), (n,)).copy()
@@ -273,18 +268,36 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
         raise NeurospikeError(f"n_steps={n_steps!r} must be a positive integer")
     if events not in ("located", "step"):
         raise NeurospikeError(f"events={events!r}: use 'located' or 'step'")
+    for name, value in params.items():
+        if np.ndim(value) != 0:
+            raise NeurospikeError(f"parameter {name}={value!r}: the {scheme} scheme integrates one neuron; "
+                                  f"give scalars")
+    rule = model.spike
+    if rule is not None and rule.refractory is not None and float(params[rule.refractory]) > 0:
+        raise NeurospikeError(f"{rule.refractory}={params[rule.refractory]!r}: the {scheme} scheme has no "
+                              f"refractory periods; use 0")
+    return y0, alpha, int(n_steps)
+
+
+def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True, events="located",
+           history="direct", tolerance=1e-10):
+    """Integrate D^α y = f(t, y) (Caputo, order ``alpha[i]`` ∈ (0, 1] for state i; 1 = integer order) with the L1
+    scheme over ``n_steps`` uniform steps of ``dt`` from ``t0``; see the module docstring for the scheme and the
+    treatment of resets. ``params`` maps every parameter of ``model`` to a scalar; ``current`` is a
+    :mod:`neurospike.currents` current. ``history="direct"`` sums the full history (O(N²) work, O(N) memory);
+    ``history="soe"`` approximates the weights b_j, j > ``LOCAL_TERMS``, by a sum of exponentials with relative
+    error ≤ ``tolerance`` (O(N·N_exp) work, O(N_exp) memory; the ``fast-l1`` method). Compiled once per (model,
+    n_steps, options, N_exp); parameters, orders, dt and input are traced.
+
+    Returns numpy arrays: ``t`` (n_steps + 1,), ``y`` (n_steps + 1, n) on the grid (post-reset values at the nodes
+    of spiking steps), ``spike_times``, ``before``/``after`` (the states just before and after each reset),
+    ``status`` ("success" or "non-finite"), ``halt_time`` (NaN unless halted), ``compile_time_s``, ``run_time_s``.
+    """
     if history not in HISTORIES:
         raise NeurospikeError(f"history={history!r}: use {' or '.join(map(repr, HISTORIES))}")
     if history == "soe" and not (isinstance(tolerance, float) and 1e-15 <= tolerance < 1e-2):
         raise NeurospikeError(f"tolerance={tolerance!r} must be a float in [1e-15, 1e-2)")
-    n_steps = int(n_steps)
-    for name, value in params.items():
-        if np.ndim(value) != 0:
-            raise NeurospikeError(f"parameter {name}={value!r}: the L1 scheme integrates one neuron; give scalars")
-    rule = model.spike
-    if rule is not None and rule.refractory is not None and float(params[rule.refractory]) > 0:
-        raise NeurospikeError(f"{rule.refractory}={params[rule.refractory]!r}: the L1 scheme has no refractory "
-                              f"periods; use 0")
+    y0, alpha, n_steps = check_run("L1", model, params, y0, alpha, dt, n_steps, events)
 
     constants = (_direct_constants if history == "direct" else _soe_constants)(alpha, n_steps, tolerance)
     scale = dt ** alpha * gamma(2.0 - alpha)

@@ -48,7 +48,7 @@ import numpy as np
 from scipy.special import gamma
 
 from ..errors import NeurospikeError
-from .fractional import HISTORY_BLOCK, _direct_memory, _direct_sum
+from .fractional import HISTORY_BLOCK, _direct_memory, _direct_sum, check_run, spike_event
 from .methods import VectorField
 
 FFT_BLOCK = 64  # history="fft": lags inside a block of this many steps are summed directly
@@ -173,21 +173,8 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
         y_store, jump = y_new, jnp.zeros_like(y_new)
         t_spike, before, after = jnp.nan, jnp.full((n,), jnp.nan), jnp.full((n,), jnp.nan)
         if rule is not None:
-            level = params[rule.level]
-            upward = (y_prev[k] < level) & (y_new[k] >= level)
-            if located:
-                crossed = upward
-                theta = jnp.clip((level - y_prev[k]) / jnp.where(crossed, y_new[k] - y_prev[k], 1.0), 0.0, 1.0)
-                y_cross = y_prev + theta * (y_new - y_prev)
-                t_cross = t_prev + theta * dt
-            else:
-                crossed = upward if rule.reset is None else y_new[k] >= level
-                y_cross, t_cross = y_new, t_now
-            y_reset = y_cross if rule.reset is None else jnp.stack(
-                rule.reset(tuple(y_cross[i] for i in range(n)), params))
-            t_spike = jnp.where(crossed, t_cross, jnp.nan)
-            before = jnp.where(crossed, y_cross, before)
-            after = jnp.where(crossed, y_reset, after)
+            crossed, t_spike, y_cross, y_reset, before, after = spike_event(rule, params, k, located, y_prev, y_new,
+                                                                             t_prev, dt)
             if rule.reset is not None:
                 jump = jnp.where(crossed, y_reset - y_cross, 0.0)
                 y_store = y_new + jump
@@ -217,30 +204,9 @@ def run_pece(model, params, current, y0, alpha, t0, dt, n_steps, *, events="loca
     scheme, resets). Arguments and the returned dict are those of :func:`neurospike.solvers.fractional.run_l1`
     (``t``, ``y``, ``spike_times``, ``before``, ``after``, ``status``, ``halt_time``, ``compile_time_s``,
     ``run_time_s``). ``history``: "fft" (O(N log² N) work) or "direct" (O(N²)); both O(N) memory."""
-    n = model.n_states
-    y0 = np.asarray(y0, dtype=float)
-    alpha = np.broadcast_to(np.asarray(alpha, dtype=float), (n,)).copy()
-    if y0.shape != (n,) or not np.all(np.isfinite(y0)):
-        raise NeurospikeError(f"y0={y0!r} must be {n} finite numbers (states {', '.join(model.states)})")
-    bad = alpha[~((alpha > 0) & (alpha <= 1))]
-    if bad.size:
-        raise NeurospikeError(f"fractional order alpha={float(bad[0]):g} is outside (0, 1]")
-    if not (np.isfinite(dt) and dt > 0):
-        raise NeurospikeError(f"dt={dt!r} must be a positive finite step (ms)")
-    if int(n_steps) != n_steps or n_steps < 1:
-        raise NeurospikeError(f"n_steps={n_steps!r} must be a positive integer")
-    if events not in ("located", "step"):
-        raise NeurospikeError(f"events={events!r}: use 'located' or 'step'")
     if history not in HISTORIES:
         raise NeurospikeError(f"history={history!r}: use {' or '.join(map(repr, HISTORIES))}")
-    n_steps = int(n_steps)
-    for name, value in params.items():
-        if np.ndim(value) != 0:
-            raise NeurospikeError(f"parameter {name}={value!r}: the PECE scheme integrates one neuron; give scalars")
-    rule = model.spike
-    if rule is not None and rule.refractory is not None and float(params[rule.refractory]) > 0:
-        raise NeurospikeError(f"{rule.refractory}={params[rule.refractory]!r}: the PECE scheme has no refractory "
-                              f"periods; use 0")
+    y0, alpha, n_steps = check_run("PECE", model, params, y0, alpha, dt, n_steps, events)
 
     steps_done = np.arange(n_steps, dtype=float)[:, None]  # n = 0 … N−1
     corrector = corrector_weights(alpha, n_steps + 2)
