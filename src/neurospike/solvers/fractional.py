@@ -304,17 +304,29 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
     args = ({k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}, current, jnp.asarray(y0),
             tuple(jnp.asarray(c) for c in constants), jnp.asarray(scale), jnp.asarray(float(t0)),
             jnp.asarray(float(dt)))
+    loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
+    outputs, compile_time, run_time = run_compiled(
+        (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), loop, args)
+    trace, _, _, spike_time, before, after, halt_time = outputs
+    return run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
+
+
+def run_compiled(static, loop, args, compiler_options=None):
+    """Compile ``loop`` once per (``static`` choices, argument shapes) and run it on ``args``; with the compile
+    and run times."""
     leaves, tree = jax.tree_util.tree_flatten(args)
-    key = (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history, tree,
-           tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
+    key = (loop.__code__, *static, tree, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
     began = time.perf_counter()
     if key not in _COMPILED:
-        loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
-        _COMPILED[key] = jax.jit(loop).lower(*args).compile()
+        _COMPILED[key] = jax.jit(loop).lower(*args).compile(compiler_options=compiler_options)
     compile_time = time.perf_counter() - began
     began = time.perf_counter()
-    trace, _, _, spike_time, before, after, halt_time = jax.block_until_ready(_COMPILED[key](*args))
-    run_time = time.perf_counter() - began
+    outputs = jax.block_until_ready(_COMPILED[key](*args))
+    return outputs, compile_time, time.perf_counter() - began
+
+
+def run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time):
+    """The result dict of a fractional run (see :func:`run_l1`) from its loop's outputs."""
     spiked = ~np.isnan(np.asarray(spike_time))
     halt_time = float(halt_time)
     return {

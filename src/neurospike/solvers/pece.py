@@ -40,22 +40,20 @@ transcription), so it is not offered.
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.special import gamma
 
 from ..errors import NeurospikeError
-from .fractional import HISTORY_BLOCK, _direct_memory, _direct_sum, check_run, spike_event
+from .fractional import (HISTORY_BLOCK, _direct_memory, _direct_sum, check_run, run_compiled, run_result,
+                         spike_event)
 from .methods import VectorField
 
 FFT_BLOCK = 64  # history="fft": lags inside a block of this many steps are summed directly
 HISTORIES = ("fft", "direct")
 # lets XLA update the accumulator in place through the lax.cond/switch (else it is copied at every block)
 COPY_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
-_COMPILED: dict = {}
 
 
 def predictor_weights(alpha: np.ndarray, count: int) -> np.ndarray:
@@ -217,27 +215,8 @@ def run_pece(model, params, current, y0, alpha, t0, dt, n_steps, *, events="loca
     args = ({k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}, current, jnp.asarray(y0),
             jax.tree_util.tree_map(jnp.asarray, constants), jnp.asarray(first_correction),
             tuple(jnp.asarray(s) for s in scales), jnp.asarray(float(t0)), jnp.asarray(float(dt)))
-    leaves, tree = jax.tree_util.tree_flatten(args)
-    key = (model.derivatives, model.spike, model.states, n_steps, events, history, tree,
-           tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
-    began = time.perf_counter()
-    if key not in _COMPILED:
-        loop = lambda *a: _loop(model, n_steps, events == "located", history, *a)  # noqa: E731
-        _COMPILED[key] = jax.jit(loop).lower(*args).compile(compiler_options=COPY_OPTIONS)
-    compile_time = time.perf_counter() - began
-    began = time.perf_counter()
-    trace, _, _, _, _, spike_time, before, after, halt_time = jax.block_until_ready(_COMPILED[key](*args))
-    run_time = time.perf_counter() - began
-    spiked = ~np.isnan(np.asarray(spike_time))
-    halt_time = float(halt_time)
-    return {
-        "t": t0 + dt * np.arange(n_steps + 1),
-        "y": np.asarray(trace),
-        "spike_times": np.asarray(spike_time)[spiked],
-        "before": np.asarray(before)[spiked],
-        "after": np.asarray(after)[spiked],
-        "status": "success" if np.isnan(halt_time) else "non-finite",
-        "halt_time": halt_time,
-        "compile_time_s": compile_time,
-        "run_time_s": run_time,
-    }
+    loop = lambda *a: _loop(model, n_steps, events == "located", history, *a)  # noqa: E731
+    outputs, compile_time, run_time = run_compiled(
+        (model.derivatives, model.spike, model.states, n_steps, events, history), loop, args, COPY_OPTIONS)
+    trace, _, _, _, _, spike_time, before, after, halt_time = outputs
+    return run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
