@@ -69,3 +69,25 @@ def test_pece_and_l1_agree_on_adapting_fractional_lif():
     assert runs[0].spikes.size == runs[1].spikes.size >= 3
     np.testing.assert_allclose(runs[0].spikes, runs[1].spikes, atol=0.2)
     assert np.all(np.diff(np.diff(runs[0].spikes)) > 0)
+
+
+@pytest.mark.parametrize("method", ["l1", "fast-l1", "pece"])
+def test_refractory_period_holds_the_reset_and_alpha_one_gives_the_exact_interval(method):
+    """LIF with t_ref = 5 ms, I = 2.5 nA (τ = 10 ms, v_inf = −45 mV): at α = 1 the exact interspike interval is
+    t_ref + τ ln((v_inf − v_reset)/(v_inf − v_th)) = 5 + 10 ln 5; the grid rounds the release, so O(dt)."""
+    exact = 5.0 + 10.0 * np.log(25.0 / 5.0)
+    for dt in (0.02, 0.005):
+        run = ns.simulate("lif", method=method, alpha=1.0, dt=dt, t_end=100.0, current=2.5, params={"t_ref": 5.0})
+        isis = np.diff(run.spikes)
+        assert isis.size >= 3 and np.all(np.abs(isis - exact) <= 1.5 * dt), (dt, isis - exact)
+    fractional = ns.simulate("lif", method=method, alpha=0.8, dt=0.02, t_end=300.0, current=2.5,
+                             params={"t_ref": 5.0})
+    free = ns.simulate("lif", method=method, alpha=0.8, dt=0.02, t_end=300.0, current=2.5)
+    for spike in fractional.spikes:  # held at v_reset over the whole period, then free again
+        inside = (fractional.t > spike) & (fractional.t <= spike + 5.0 - 0.02)
+        assert inside.sum() >= 240 and np.all(fractional.states["v"][inside] == -70.0)
+        after = fractional.t > spike + 5.0 + 0.04
+        assert fractional.states["v"][after][0] > -70.0 if after.any() else True
+    isis = np.diff(fractional.spikes)
+    assert isis.size >= 2 and np.all(np.diff(isis) > 0)  # adaptation survives the refractory period
+    assert fractional.spikes[0] == free.spikes[0]  # nothing changes before the first spike

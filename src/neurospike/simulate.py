@@ -190,7 +190,7 @@ def _fractional(model, method, values, current, start, t0, t_end, dt, events, or
         out = pece.run_pece(model, values, current, y0, orders, t0, dt, n_steps, events=events)
     else:
         out = fractional.run_l1(model, values, current, y0, orders, t0, dt, n_steps, implicit=implicit,
-                                events=events, history=history, tolerance=1e-10)
+                                events=events, history=history)
     if out["status"] != "success":
         raise SimulationError(f"{model.name}/{method}: the state became non-finite at t={out['halt_time']:.6g} ms; "
                               f"use a smaller dt or the implicit l1")

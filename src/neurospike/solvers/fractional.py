@@ -34,7 +34,11 @@ step n comes from linear interpolation between y_{n−1} and y_n (the scheme's o
 (before): the post-reset state is placed on the node t_n rather than at t* (pycaputo shortens the step to t*
 instead, which a uniform grid cannot do), an O(Δt) shift of the next spike. With ``events="step"`` the reset is
 applied to y_n itself (spike time t_n, increment y_n − y_{n−1}), as the integer-order ``events="step"`` loop.
-Not supported: refractory periods (refused when > 0), more than one spike per step, populations.
+Refractory periods (LIF ``t_ref``): every node t_n ≤ t* + t_ref keeps the post-reset state and adds a zero
+increment to the history (the equation is suspended, the memory of the charging phases kept); the first step
+after the period integrates from the held state over a whole step, so the release is rounded down to the grid
+(up to Δt early; with α = 1 the interspike interval converges at first order to the exact t_ref + τ ln(…)).
+Not supported: more than one spike per step, populations.
 
 Fast history (``history="soe"``, the ``fast-l1`` method). The weights themselves are approximated by a sum of
 exponentials in j: from x^−α = Γ(α)^−1 ∫_0^∞ e^{−xs} s^{α−1} ds,
@@ -52,7 +56,10 @@ O(N_exp + j0) memory for the history. The result differs from direct L1 only by 
 ε Σ_j b_j |Δy_{n−j}| in each history sum (measured for ε = 1e-10: states 3e-12 and spike times 3e-11
 relative on fractional LIF, α = 0.7, 10^5 steps; 1e-10 on HH, α = 0.8). LIF, 10^5 steps: 0.17–0.23 s against
 2.2 s for the direct sum.
-N_exp for N = 10^5, ε = 1e-10 is 126 for α = 0.3, 0.5 and 0.8 (7 nodes per interval). Resets enter the
+N_exp for N = 10^5 is 126 at ε = 1e-10 and 144 at the default ε = ``FAST_L1_TOLERANCE`` = 1e-11 (8 nodes per
+interval), for α = 0.3, 0.5 and 0.8. The spike upstroke amplifies the weight error (a spike-time shift δ moves v by
+δ·dv/dt ≈ δ·100 mV/ms): on FO-HH with only v fractional (64 spikes, 10^5 steps) ε = 1e-10 left 5.7e-7 mV between
+fast-l1 and l1, 1e-11 leaves 1.8e-8 mV (2.4e-10 relative to max |v|) at the same run time. Resets enter the
 history exactly as in the direct sum (the same increments). α = 1 gives b_j = 0 (j ≥ 1): no modes, Euler.
 """
 
@@ -71,6 +78,9 @@ from .methods import VectorField, newton
 HISTORY_BLOCK = 512  # history terms summed per inner iteration (5x faster than one full-length sum per step)
 LOCAL_TERMS = 32  # history="soe": the increments Δy_{n−1} … Δy_{n−32} keep their exact weights (j0 = 33)
 HISTORIES = ("direct", "soe")
+# fast-l1's weight tolerance: 1e-10 left 5.7e-7 mV (7.8e-9 of |v|) between fast-l1 and l1 on FO-HH (only v
+# fractional, 64 spikes, 10^5 steps); 1e-11 leaves 1.8e-8 mV (2.4e-10) for 144 instead of 126 terms
+FAST_L1_TOLERANCE = 1e-11
 _COMPILED: dict = {}
 
 
@@ -193,10 +203,11 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
         memory, history_sum, push = _soe_memory(n, n_steps, y0.dtype, constants[1].shape[1]), _soe_sum, _soe_push
 
     def body(step, carry):
-        trace, y_prev, memory, spike_time, before_all, after_all, halt_time = carry
+        trace, y_prev, memory, spike_time, before_all, after_all, halt_time, refractory_end = carry
         halted = ~jnp.isnan(halt_time)
         t_prev = t0 + (step - 1) * dt
         t_now = t0 + step * dt
+        held = refractory_hold(t_now, refractory_end, dt)
         field = VectorField(model.derivatives, params, current, t_prev + dt / 2)
         history = history_sum(step, memory, constants, n_steps)
         explicit = y_prev - history + scale * field(t_prev, y_prev)
@@ -208,10 +219,12 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
         t_spike, before, after = jnp.nan, jnp.full((n,), jnp.nan), jnp.full((n,), jnp.nan)
         if rule is not None:
             crossed, t_spike, y_cross, y_reset, before, after = spike_event(rule, params, k, located, y_prev, y_new,
-                                                                             t_prev, dt)
+                                                                             t_prev, dt, held)
             if rule.reset is not None:
                 y_store = jnp.where(crossed, y_reset, y_new)
                 increment = jnp.where(crossed, y_cross - y_prev, increment)
+            refractory_end = refractory_start(rule, params, t_spike, refractory_end)
+        y_store, increment = jnp.where(held, y_prev, y_store), jnp.where(held, 0.0, increment)
         finite = jnp.all(jnp.isfinite(y_store))
         halt_time = jnp.where(~halted & ~finite, t_now, halt_time)
         keep = halted | ~finite
@@ -224,27 +237,44 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
                 spike_time.at[step - 1].set(t_spike),
                 jax.lax.dynamic_update_index_in_dim(before_all, before, step - 1, 0),
                 jax.lax.dynamic_update_index_in_dim(after_all, after, step - 1, 0),
-                halt_time)
+                halt_time, refractory_end)
 
     trace = jnp.zeros((n_steps + 1, n), dtype=y0.dtype).at[0].set(y0)
     carry = (trace, y0, memory, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
-             jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan))
+             jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan), jnp.asarray(-jnp.inf, dtype=y0.dtype))
     return jax.lax.fori_loop(1, n_steps + 1, body, carry)
 
 
-def spike_event(rule, params, k, located, y_prev, y_new, t_prev, dt):
+def refractory_hold(t_now, refractory_end, dt):
+    """Whether the node ``t_now`` lies inside a refractory period (ending at ``refractory_end``; −inf: none). The
+    state is held there: the grid rounds the period's end down to a node, so the next step integrates from the held
+    state over a whole step (the release is up to one step early)."""
+    return t_now <= refractory_end + 1e-9 * dt
+
+
+def refractory_start(rule, params, t_spike, refractory_end):
+    """The end of the refractory period a spike at ``t_spike`` (NaN: no spike) opens, else ``refractory_end``
+    (also when the period is 0)."""
+    if rule.refractory is None:
+        return refractory_end
+    period = params[rule.refractory]
+    return jnp.where(jnp.isnan(t_spike) | (period <= 0), refractory_end, t_spike + period)
+
+
+def spike_event(rule, params, k, located, y_prev, y_new, t_prev, dt, held=False):
     """A threshold crossing in the step from ``y_prev`` (at ``t_prev``) to ``y_new``: whether it happened, its
     time (NaN if not), the state at the crossing and after the reset, and both as NaN-padded records (``k``: the
-    index of the spiking state). Located events interpolate linearly inside the step; step events take its end."""
+    index of the spiking state). Located events interpolate linearly inside the step; step events take its end.
+    No spike while ``held`` (refractory)."""
     n = y_prev.shape[0]
     level = params[rule.level]
-    upward = (y_prev[k] < level) & (y_new[k] >= level)
+    upward = (y_prev[k] < level) & (y_new[k] >= level) & ~held
     if located:
         crossed = upward
         theta = jnp.clip((level - y_prev[k]) / jnp.where(crossed, y_new[k] - y_prev[k], 1.0), 0.0, 1.0)
         y_cross, t_cross = y_prev + theta * (y_new - y_prev), t_prev + theta * dt
     else:
-        crossed = upward if rule.reset is None else y_new[k] >= level
+        crossed = upward if rule.reset is None else (y_new[k] >= level) & ~held
         y_cross, t_cross = y_new, t_prev + dt
     y_reset = y_cross if rule.reset is None else jnp.stack(rule.reset(tuple(y_cross[i] for i in range(n)), params))
     nothing = jnp.full((n,), jnp.nan)
@@ -273,14 +303,13 @@ def check_run(scheme, model, params, y0, alpha, dt, n_steps, events):
             raise NeurospikeError(f"parameter {name}={value!r}: the {scheme} scheme integrates one neuron; "
                                   f"give scalars")
     rule = model.spike
-    if rule is not None and rule.refractory is not None and float(params[rule.refractory]) > 0:
-        raise NeurospikeError(f"{rule.refractory}={params[rule.refractory]!r}: the {scheme} scheme has no "
-                              f"refractory periods; use 0")
+    if rule is not None and rule.refractory is not None and not float(params[rule.refractory]) >= 0:
+        raise NeurospikeError(f"{rule.refractory}={params[rule.refractory]!r}: a refractory period must be >= 0 ms")
     return y0, alpha, int(n_steps)
 
 
 def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True, events="located",
-           history="direct", tolerance=1e-10):
+           history="direct", tolerance=FAST_L1_TOLERANCE):
     """Integrate D^α y = f(t, y) (Caputo, order ``alpha[i]`` ∈ (0, 1] for state i; 1 = integer order) with the L1
     scheme over ``n_steps`` uniform steps of ``dt`` from ``t0``; see the module docstring for the scheme and the
     treatment of resets. ``params`` maps every parameter of ``model`` to a scalar; ``current`` is a
@@ -307,7 +336,7 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
     loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
         (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), loop, args)
-    trace, _, _, spike_time, before, after, halt_time = outputs
+    trace, _, _, spike_time, before, after, halt_time, _ = outputs
     return run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
 
 
