@@ -209,8 +209,10 @@ def _status_message(model, method, code, halt_time, max_rate, last_state=None):
             f"(runaway resets); stopped there, results kept up to that time")
     state = "" if last_state is None else " (last finite state " + ", ".join(
         f"{n}={x:.6g}" for n, x in zip(model.states, last_state)) + ")"
+    advice = "a smaller dt" + ("" if method in ("backward-euler", "reference") else
+                                " or an implicit method (backward-euler)")
     return "non-finite", (f"{model.name}/{method}: the state became non-finite at t={halt_time:.6g} ms{state}; "
-                          f"use a smaller dt or an implicit method (backward-euler)")
+                          f"use {advice}")
 
 
 def _reference(model, values, current, start, t0, t_end, rtol, atol, min_interval, max_rate):

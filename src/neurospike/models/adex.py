@@ -14,6 +14,10 @@ from .base import Model, Parameter, Preset, SpikeRule
 
 def derivatives(t, state, p, I, xp):
     v, w = state
+    # the right-hand side sees min(v, v_peak), as NEST's aeif models do: the exact solution is reset at v_peak
+    # and never sees the cap, but trial stages of Runge–Kutta steps (and Newton iterates) overshoot far above
+    # v_peak on the upstroke (dv/dt ~ 10^14 mV/ms there), which would overflow exp and corrupt w
+    v = xp.minimum(v, p["v_peak"])
     exponential = p["g_L"] * p["Delta_T"] * xp.exp((v - p["V_T"]) / p["Delta_T"])
     dv = (-p["g_L"] * (v - p["E_L"]) + exponential - w + I) / p["C"]
     dw = (p["a"] * (v - p["E_L"]) - w) / p["tau_w"]
@@ -51,7 +55,7 @@ MODEL = Model(
     },
     derivatives=derivatives,
     initial_state=lambda p, xp: (p["E_L"], 0.0 * p["E_L"]),
-    spike=SpikeRule(state="v", level="v_peak", reset=reset),
+    spike=SpikeRule(state="v", level="v_peak", reset=reset, explosive=True),
     presets={
         "adapting": Preset(
             name="adapting",

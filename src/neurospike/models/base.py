@@ -34,13 +34,15 @@ class SpikeRule:
     A spike is the upward crossing of ``state`` through the level given by parameter ``level``.
     With a ``reset`` map the state jumps there (integrate-and-fire style); without one the crossing
     is only recorded (Hodgkin–Huxley, FitzHugh–Nagumo). ``refractory`` names a parameter (ms)
-    during which the state is held after a reset.
+    during which the state is held after a reset. ``explosive`` marks an upstroke that blows up in finite time
+    (exponential integrate-and-fire): near the level the right-hand side is ~10^9 times its size elsewhere.
     """
 
     state: str
     level: str
     reset: ResetMap | None = None
     refractory: str | None = None
+    explosive: bool = False
 
 
 @dataclass(frozen=True)

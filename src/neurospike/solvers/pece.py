@@ -26,14 +26,30 @@ direct sum to rounding (measured 1e-13 in v, 2e-12 ms in spike times, fractional
 Input: the current of step n → n+1 is read on the piece holding the step's midpoint (as the L1 solver), both for
 the predictor-corrector evaluation and for the stored f_{n+1}.
 
-Resets: as in the L1 solver (same model, y(t) = y(0) + Σ_{t*≤t} J + I^α f), the jump J = after − before is added to
-the constant term (y0 ← y0 + J) and the memory of f is kept across spikes (no restart of the integral form). With
+Resets: as in the L1 solver (same model, y(t) = y(0) + Σ_{t*≤t} J + I^α f), the jump is added to the constant
+term (y0 ← y0 + J) and the memory of f is kept across spikes (no restart of the integral form). With
 ``events="located"`` the crossing time t* comes from linear interpolation between y_n and y_{n+1}, ``before`` is
-the interpolated state there, and the node value is y_{n+1} + J (the integral form's value after the jump; the L1
-solver puts ``after`` itself on the node). With ``events="step"`` the spike is at t_{n+1}, before = y_{n+1}.
-f_{n+1} is then evaluated at the post-reset node value. Refractory periods: nodes t_n ≤ t* + t_ref keep the
+the interpolated state there, J = after − before, and the node value is y0 + J + h^α/Γ(α+2) [f(t_{n+1}, after) +
+Σ_j a_{j,n+1} f_j] = after + drift: the corrector with f at the reset state in place of f(y^P_{n+1}), which
+belongs to the trajectory before the jump (on AdEx's explosive upstroke it is ~10^14 mV/ms). That keeps J
+exact (spike times O(h): FO-LIF ISIs within 0.04 ms of L1's at h = 0.05 ms; placing ``after`` itself on the node
+made the jump absorb the quadrature error of the step, O(h^α): 0.9 ms). The drift node − after is trusted only
+while the spiking state's is within ``TRUSTED_DRIFT`` = 20 one-step drifts of a fresh start from ``after``,
+h^α/Γ(α+1)·|f(after)|; an upstroke too fast for the step breaks the quadrature (AdEx, h = 0.01 ms: the
+trapezoid sees 9 of the 52 mV v rose before t*, a drift of −43 mV; at h = 0.001 ms f_n ≈ 10^9 mV/ms gives
++10^6 mV), and the node is then after + ((t_{n+1} − t*)/h)^α h^α/Γ(α+1) f(after). With ``events="step"`` the spike is at t_{n+1},
+before = y_{n+1}, and the node gets ``after`` itself. In both cases the stored f_{n+1} is f at the
+node, and the constant term is set so that the corrector formula with f_{n+1} in place of f(y^P_{n+1}) gives the
+node value (for located events that is y0 + J up to f(node) − f(after); for α = 1 the next step is the
+trapezoid from the node). The predictor keeps its own constant term, set at the same nodes so that its formula
+gives the node value too: its rectangle sum differs from the corrector's trapezoid sum by h/2 per jump of f, and
+f jumps at every reset (by ~10^3 mV/ms on AdEx's upstroke), so a shared constant would carry a growing offset
+into every later predictor (for α = 1 the predictor becomes explicit Euler from the node). Refractory periods: nodes t_n ≤ t* + t_ref keep the
 post-reset state, store f_n = 0 (the equation is suspended) and move the drift of the integral form into the
-constant term, as a jump (the L1 solver's rule). Not supported: populations.
+constant term, as a jump (the L1 solver's rule). Not supported: populations; orders α < 1 on models with an
+explosive upstroke (``SpikeRule.explosive``, AdEx), refused: f_n at the last node before the crossing is
+~10^9 mV/ms and stays in the memory with weights that decay only like k^{α−1} (FO-AdEx, α = 0.8: second spike
+at 99.6 ms for h = 0.01, 158.5 ms for h = 0.002; L1, which stores increments, gives 121.0 and 121.5).
 Fractional LIF (α = 0.7, I = 2.5 nA, dt = 0.05 ms, 600 ms): ISIs 133.76, 175.23, 210.88 ms (L1: 133.78, 175.27,
 210.89), adapting as Teka et al. (2014) report. Restarting the integral form at each reset instead (y0 = reset
 value, new origin, memory forgotten) gives equal ISIs of 79.15 ms, no adaptation (measured with a numpy
@@ -52,6 +68,7 @@ from .fractional import (HISTORY_BLOCK, _direct_memory, _direct_sum, check_run, 
                          run_compiled, run_result, spike_event)
 from .methods import VectorField
 
+TRUSTED_DRIFT = 20.0  # located resets: the corrector's drift past t* is used while within 20 one-step drifts
 FFT_BLOCK = 64  # history="fft": lags inside a block of this many steps are summed directly
 HISTORIES = ("fft", "direct")
 # lets XLA update the accumulator in place through the lax.cond/switch (else it is copied at every block)
@@ -143,7 +160,7 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
     n = y0.shape[0]
     rule = model.spike
     k = model.state_index(rule.state) if rule else None
-    predictor_scale, corrector_scale = scales
+    predictor_scale, corrector_scale, alpha_orders = scales
     span = n_steps + 2  # predictor: b_{n−j} from K = N + 1 weights (M = K + 1); corrector: c_{n+1−j}, K = N + 2 (M = K)
     history = _direct_memory(n, n_steps + 1, y0.dtype)  # f_j at column j
     f0 = VectorField(model.derivatives, params, current, t0 + dt / 2)(t0, y0)
@@ -155,7 +172,8 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
         accumulated = jnp.zeros((2, n, 1), dtype=y0.dtype)
 
     def body(step, carry):  # step = n + 1: computes y_{n+1}
-        trace, y_prev, base, history, accumulated, spike_time, before_all, after_all, halt_time, refractory_end = carry
+        trace, y_prev, (base_p, base), history, accumulated, spike_time, before_all, after_all, halt_time, \
+            refractory_end = carry
         halted = ~jnp.isnan(halt_time)
         last = step - 1
         t_prev = t0 + last * dt
@@ -169,30 +187,45 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
             predicted_sum = _direct_sum(last + 2, history, (constants[0],), span)
             corrected_sum = _direct_sum(last + 2, history, (constants[1],), span)
         corrected_sum = corrected_sum + first_correction[:, last] * history[:, 0]  # a_{0,n+1} replaces c_{n+1}
-        predicted = base + predictor_scale * predicted_sum
+        predicted = base_p + predictor_scale * predicted_sum
         y_new = base + corrector_scale * (field(t_now, predicted) + corrected_sum)
-        y_store, jump = y_new, jnp.zeros_like(y_new)
+        # f(predicted) can overflow on an explosive upstroke (AdEx's exponential): the predictor stands, and its
+        # threshold crossing is the spike (as Newton's fallback to the explicit value in the L1 solver)
+        y_new = jnp.where(jnp.all(jnp.isfinite(y_new)), y_new, predicted)
+        y_store, moved = y_new, jnp.asarray(False)
         t_spike, before, after = jnp.nan, jnp.full((n,), jnp.nan), jnp.full((n,), jnp.nan)
         if rule is not None:
             crossed, t_spike, y_cross, y_reset, before, after = spike_event(rule, params, k, located, y_prev, y_new,
                                                                              t_prev, dt, held)
-            if rule.reset is not None:
-                jump = jnp.where(crossed, y_reset - y_cross, 0.0)
-                y_store = y_new + jump
+            if rule.reset is not None:  # module docstring: the node is the reset state plus the drift after t*
+                node = y_reset
+                if located:
+                    slope = field(t_now, y_reset)
+                    drift = base + corrector_scale * (slope + corrected_sum) - y_cross  # y0 + J + ... − after
+                    rest = jnp.where(crossed, (t_now - t_spike) / dt, 0.0)
+                    fresh = rest ** alpha_orders * predictor_scale * slope  # a fresh start from after
+                    trusted = jnp.abs(drift[k]) <= TRUSTED_DRIFT * predictor_scale[k] * jnp.abs(slope[k]) + 1e-12
+                    node = y_reset + jnp.where(trusted, drift, fresh)
+                moved, y_store = crossed, jnp.where(crossed, node, y_new)
             refractory_end = refractory_start(rule, params, t_spike, refractory_end)
             held_value = jnp.where(crossed, y_reset, y_prev)
             held = refractory_hold(t_now, refractory_end, dt)  # also the spike's own node when inside its period
             # held: the state stays at the post-reset value, the equation is suspended (f = 0 enters the memory)
             # and the drift of the integral form is absorbed into the constant term, as a jump
-            jump, y_store = jnp.where(held, held_value - y_new, jump), jnp.where(held, held_value, y_store)
+            moved, y_store = moved | held, jnp.where(held, held_value, y_store)
         finite = jnp.all(jnp.isfinite(y_store))
         halt_time = jnp.where(~halted & ~finite, t_now, halt_time)
         keep = halted | ~finite
         y_store = jnp.where(keep, y_prev, y_store)
-        jump = jnp.where(keep, 0.0, jump)
+        moved = moved & ~keep
         t_spike = jnp.where(keep, jnp.nan, t_spike)
         f_new = jnp.where(keep | held, 0.0, field(t_now, y_store))
-        return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store, base + jump,
+        # a moved node (reset or held): the constant term is chosen so that the corrector, with the node's stored
+        # f in place of f(predictor), gives the node value; f(predictor) of that step is never used again (it can
+        # be ~10^14 on an explosive upstroke) and for α = 1 the next step is the trapezoid from the node
+        base = jnp.where(moved, y_store - corrector_scale * (f_new + corrected_sum), base)
+        base_p = jnp.where(moved, y_store - predictor_scale * predicted_sum, base_p)
+        return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store, (base_p, base),
                 jax.lax.dynamic_update_index_in_dim(history, f_new, step, 1), accumulated,
                 spike_time.at[step - 1].set(t_spike),
                 jax.lax.dynamic_update_index_in_dim(before_all, before, step - 1, 0),
@@ -200,7 +233,7 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
                 halt_time, refractory_end)
 
     trace = jnp.zeros((n_steps + 1, n), dtype=y0.dtype).at[0].set(y0)
-    carry = (trace, y0, y0, history, accumulated, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
+    carry = (trace, y0, (y0, y0), history, accumulated, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
              jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan), jnp.asarray(-jnp.inf, dtype=y0.dtype))
     return jax.lax.fori_loop(1, n_steps + 1, body, carry)
 
@@ -214,13 +247,16 @@ def run_pece(model, params, current, y0, alpha, t0, dt, n_steps, *, events="loca
     if history not in HISTORIES:
         raise NeurospikeError(f"history={history!r}: use {' or '.join(map(repr, HISTORIES))}")
     y0, alpha, n_steps = check_run("PECE", model, params, y0, alpha, dt, n_steps, events)
+    if model.spike is not None and model.spike.explosive and np.any(alpha < 1.0):
+        raise NeurospikeError(f"{model.name}: pece keeps f(t, y) in its memory and this model's explosive upstroke "
+                              f"puts ~1e9 there, so a run with alpha < 1 does not converge; use l1 or fast-l1")
 
     steps_done = np.arange(n_steps, dtype=float)[:, None]  # n = 0 … N−1
     corrector = corrector_weights(alpha, n_steps + 2)
     first_correction = (steps_done ** (alpha + 1.0) - (steps_done - alpha) * (steps_done + 1.0) ** alpha
                         - corrector[1:n_steps + 1]).T
     constants = (_fft_constants if history == "fft" else _direct_constants)(alpha, n_steps)
-    scales = (dt ** alpha / gamma(alpha + 1.0), dt ** alpha / gamma(alpha + 2.0))
+    scales = (dt ** alpha / gamma(alpha + 1.0), dt ** alpha / gamma(alpha + 2.0), alpha)
     args = ({k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}, current, jnp.asarray(y0),
             jax.tree_util.tree_map(jnp.asarray, constants), jnp.asarray(first_correction),
             tuple(jnp.asarray(s) for s in scales), jnp.asarray(float(t0)), jnp.asarray(float(dt)))

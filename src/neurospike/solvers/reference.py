@@ -52,6 +52,8 @@ def integrate(model, params, current, y0, t0, t_end, *, rtol=1e-12, atol=1e-12, 
             with np.errstate(all="ignore"):
                 sol = solve_ivp(rhs, (t, b), y, method=method, rtol=rtol, atol=atol, events=events,
                                 dense_output=True)
+            if sol.status == -1 and rule is not None and rule.reset is not None and np.all(np.isfinite(sol.y)):
+                sol = _blow_up_to_threshold(sol, rhs, k, level)
             if sol.status == -1 or not np.all(np.isfinite(sol.y)):
                 finite = np.all(np.isfinite(sol.y), axis=0)
                 if finite.any():  # keep the finite part, so the error names the last finite state
@@ -83,6 +85,26 @@ def integrate(model, params, current, y0, t0, t_end, *, rtol=1e-12, atol=1e-12, 
     n = len(y0)
     return pieces, (np.asarray(spike_times, dtype=float), np.asarray(before, dtype=float).reshape(-1, n),
                     np.asarray(after, dtype=float).reshape(-1, n)), status
+
+
+BLOW_UP_GAP_MS = 1e-9  # a failed step this close (linearly extrapolated) to the threshold is the spike
+
+
+def _blow_up_to_threshold(sol, rhs, k, level):
+    """An explosive upstroke (AdEx: dv/dt ∝ exp((v − V_T)/Δ_T), ~10^13 mV/ms at v = 12 mV) needs steps below the
+    spacing of floating-point times before v reaches the threshold, and solve_ivp stops (status −1). If the
+    linear extrapolation from the last state reaches the threshold within ``BLOW_UP_GAP_MS`` (an upper bound on
+    the true time left, the rise being convex), that is the spike: the event is placed at the last time, with
+    the spiking state at its threshold (the other states move by less than the gap times their rate)."""
+    t_last, y_last = float(sol.t[-1]), np.asarray(sol.y[:, -1], dtype=float)
+    rate = float(rhs(t_last, y_last)[k])
+    gap = level - y_last[k]
+    if not (rate > 0 and 0 <= gap <= rate * BLOW_UP_GAP_MS):
+        return sol
+    y_event = y_last.copy()
+    y_event[k] = level
+    sol.status, sol.t_events, sol.y_events = 1, [np.array([t_last])], [y_event[None, :]]
+    return sol
 
 
 def _constant(y):
