@@ -12,8 +12,10 @@ import numpy as np
 
 from . import currents as currents_module
 from . import models
+from . import pinn as pinn_module
 from .errors import NeurospikeError, SimulationError, closest
 from .solvers import fixed_step, fractional, pece, population, reference
+from .pinn import PINN_METHODS
 from .solvers.methods import METHODS
 from .trajectory import Trajectory
 
@@ -23,7 +25,7 @@ jax.config.update("jax_enable_x64", True)
 # (fast-l1), and the Adams-Bashforth-Moulton predictor-corrector with its history by blocked FFT (pece)
 FRACTIONAL_METHODS = {"l1": (True, "direct"), "l1-explicit": (False, "direct"), "fast-l1": (True, "soe"),
                       "pece": (False, "fft")}
-METHOD_NAMES = (*METHODS, "reference", *FRACTIONAL_METHODS)
+METHOD_NAMES = (*METHODS, "reference", *FRACTIONAL_METHODS, *PINN_METHODS)
 DEFAULT_MAX_RATE_HZ = 10_000.0
 DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
 # DOP853 at 1e-10 can be off by ~5e-7 in w (izhikevich2007 rs near 287 ms); 1e-12 costs ~30 % more time.
@@ -88,7 +90,7 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
              current=None, initial: Mapping[str, Any] | None = None, save_at=None, events: str = "located",
              max_rate: float = DEFAULT_MAX_RATE_HZ, rtol: float = REFERENCE_TOLERANCE, atol: float = REFERENCE_TOLERANCE,
              memory_limit: float = DEFAULT_MEMORY_LIMIT_BYTES, max_recorded_spikes: int | None = None,
-             alpha=None) -> Trajectory:
+             alpha=None, pinn=None, progress=None, checkpoint=None) -> Trajectory:
     """Integrate ``model`` (a name or :class:`~neurospike.models.Model`) and return a :class:`Trajectory`.
 
     ``preset`` picks parameters, initial state, input, ``t_end`` and a usual ``dt``; ``params``/``initial``
@@ -101,6 +103,11 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     ``alpha`` makes the model fractional (Caputo derivative of order α ∈ (0, 1]): one number for every state,
     or ``{state: α}`` (the others keep order 1); it needs a fractional method (``l1``, ``l1-explicit``,
     ``fast-l1``, ``pece``).
+
+    PINN methods (``pinn``, ``pinn-data``, ``pinn-marching``, ``pinn-reset``, ``splitting-pinn``) take their
+    settings in ``pinn`` (a :class:`neurospike.pinn.PinnOptions` or a mapping such as ``{"window": 0.02,
+    "splitting": "lie"}``); ``dt`` is the step of ``pinn-data``'s classical data. ``progress(t)`` is called as
+    they train; ``checkpoint`` (an .npz path) saves the trained networks (:func:`neurospike.pinn.load_checkpoint`).
     """
     if method not in METHOD_NAMES:
         raise NeurospikeError(f"unknown method {method!r}{closest(method, METHOD_NAMES)}; methods are {', '.join(METHOD_NAMES)}")
@@ -119,6 +126,9 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
         outside = save_at[(save_at < t0) | (save_at > t_end) | ~np.isfinite(save_at)]
         if outside.size:
             raise NeurospikeError(f"save-at time {outside[0]:g} is outside the run [{t0:g}, {t_end:g}] ms")
+    if method not in PINN_METHODS and (pinn is not None or checkpoint is not None):
+        raise NeurospikeError(f"PINN options and checkpoints go with a PINN method ({', '.join(PINN_METHODS)}), "
+                              f"not {method!r}")
     method_obj = METHODS.get(method)
     if method == "strang" and not model.conditionally_linear:
         raise NeurospikeError(f"method 'strang' needs a conditionally linear model (lif, hh); {model.name!r} is not")
@@ -131,6 +141,10 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
             raise NeurospikeError(f"method {method!r} integrates one neuron; give scalar parameters")
         trajectory = _fractional(model, method, values, current, start, t0, t_end, dt, events, orders,
                                  memory_limit)
+    elif method in PINN_METHODS:
+        if n_neurons is not None:
+            raise NeurospikeError(f"method {method!r} trains on one neuron; give scalar parameters")
+        trajectory = pinn_module.run(model, method, values, current, start, t0, t_end, dt, pinn, progress, checkpoint)
     elif method == "reference":
         if n_neurons is not None:
             raise NeurospikeError("method 'reference' integrates one neuron; give scalar parameters")

@@ -47,6 +47,7 @@ class Trajectory:
     alpha: Any = None
     spike_neurons: np.ndarray | None = None
     spike_counts: np.ndarray | None = None
+    training: dict[str, Any] | None = None  # PINN methods: losses, residual over time, times, options
     dense: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -116,6 +117,7 @@ class Trajectory:
             "status": self.status,
             "message": self.message,
             **({} if self.alpha is None else {"alpha": self.alpha}),
+            **({} if self.training is None else {"training": self.training}),
         }
         _atomic_write(path, lambda f: json.dump(data, f, allow_nan=True), text=True)
 
@@ -169,7 +171,7 @@ class Trajectory:
                        params=data["params"], preset=data.get("preset"), dt=data.get("dt"),
                        compile_time_s=data.get("compile_time_s", 0.0), run_time_s=data.get("run_time_s", 0.0),
                        events=data.get("events", "located"), status=data.get("status", "success"),
-                       message=data.get("message", ""), alpha=data.get("alpha"),
+                       message=data.get("message", ""), alpha=data.get("alpha"), training=data.get("training"),
                        spike_neurons=_optional_array(data.get("spike_neurons"), int),
                        spike_counts=_optional_array(data.get("spike_counts"), int))
         with np.load(path) as data:

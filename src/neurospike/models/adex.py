@@ -68,6 +68,7 @@ MODEL = Model(
     },
     default_preset="adapting",
     current_unit="pA",
+    state_scales=(100.0, 300.0),
     split=(("v",), ("w",)),
     nullclines=nullclines,
     reference="R. Brette, W. Gerstner, J. Neurophysiol. 94 (2005) 3637",

@@ -84,6 +84,7 @@ class Model:
     conditionally_linear: bool = False
     nullclines: Callable[..., tuple] | None = None  # (v array, params, I) -> recovery-variable values of each nullcline
     reference: str = ""
+    state_scales: tuple[float, ...] | None = None  # typical range of each state over a run (PINN output scaling)
 
     @property
     def n_states(self) -> int:

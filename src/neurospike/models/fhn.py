@@ -60,6 +60,7 @@ MODEL = Model(
     default_preset="oscillating",
     current_unit="1",
     time_unit="1",
+    state_scales=(4.0, 2.0),
     split=(("v",), ("w",)),
     nullclines=nullclines,
     reference="R. FitzHugh, Biophys. J. 1 (1961) 445; Nagumo et al., Proc. IRE 50 (1962) 2061",

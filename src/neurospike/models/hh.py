@@ -97,6 +97,7 @@ MODEL = Model(
     },
     default_preset="tonic",
     current_unit="µA/cm²",
+    state_scales=(100.0, 1.0, 1.0, 1.0),
     split=(("v",), ("m", "h", "n")),
     conditionally_linear=True,
     reference="A. L. Hodgkin, A. F. Huxley, J. Physiol. 117 (1952) 500",

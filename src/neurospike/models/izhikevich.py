@@ -83,6 +83,7 @@ MODEL = Model(
     presets=_figure1_presets(),
     default_preset="tonic_spiking",
     current_unit="pA (dimensionless in the 2003 paper)",
+    state_scales=(100.0, 20.0),
     split=(("v",), ("u",)),
     nullclines=nullclines,
     reference="E. M. Izhikevich, IEEE TNN 14 (2003) 1569; IEEE TNN 15 (2004) 1063",

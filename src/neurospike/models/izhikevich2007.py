@@ -60,6 +60,7 @@ MODEL = Model(
     },
     default_preset="rs",
     current_unit="pA",
+    state_scales=(100.0, 100.0),
     split=(("v",), ("w",)),
     nullclines=nullclines,
     reference="E. M. Izhikevich, Dynamical Systems in Neuroscience, MIT Press (2007), ch. 8",

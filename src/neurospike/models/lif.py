@@ -53,6 +53,7 @@ MODEL = Model(
     },
     default_preset="tonic",
     current_unit="nA",
+    state_scales=(20.0,),
     split=(("v",),),
     conditionally_linear=True,
     reference="L. Lapicque (1907); W. Gerstner et al., Neuronal Dynamics, CUP (2014), ch. 1",

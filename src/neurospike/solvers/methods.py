@@ -12,6 +12,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from . import splitting
 from .tableaux import EULER, HEUN, MIDPOINT, RK4, ButcherTableau
 
 
@@ -178,13 +179,10 @@ class Strang:
     description: str = "Strang splitting with exact sub-flows (conditionally linear models)"
 
     def step(self, field, t, y, h):
-        first, *rest = field.groups
-        for group in rest:
-            y = exact_subflow(field, t + h / 4, y, h / 2, group)
-        y = exact_subflow(field, t + h / 2, y, h, first)
-        for group in reversed(rest):
-            y = exact_subflow(field, t + 3 * h / 4, y, h / 2, group)
-        return y
+        def solve(number, group, start, length, y):
+            return exact_subflow(field, start + length / 2, y, length, field.groups[group]), None
+
+        return splitting.compose(splitting.stages("strang", len(field.groups)), y, t, h, solve)[0]
 
 
 METHODS: dict[str, Any] = {

@@ -1,0 +1,266 @@
+"""The PINN engine: one network per window and sub-problem, trained on the model's own right-hand side.
+
+On a window [t0, t0 + H] the network sees the scaled time τ = (t − t0)/H ∈ [0, 1] and gives the states of a
+sub-problem (all states, or one group of an operator splitting, the others frozen at their window-start values):
+
+    y(τ) = y0 + τ · S · N(τ)        (initial condition exact; ``initial="soft"``: y0 + S·N(τ) plus a loss on y(0)),
+
+S the per-state output scale (the change expected over the window, H·|f(t0, y0)|, clipped to between 10⁻³ and 1
+times the model's ``state_scales``). The residual of dy/dt = f(t, y) in τ, normalised per state,
+
+    r(τ) = (dy/dτ − H · f(t0 + Hτ, y(τ))) / S,
+
+takes dy/dτ from ``jax.jvp`` of the network (forward mode; no hand derivatives, the model's ``derivatives`` is the
+only source of the equations). Loss: the mean of |r|² over the collocation points, optionally with causal weights
+w_i = exp(−ε Σ_{j<i} |r_j|²) on points sorted in τ (Wang, Sankaran & Perdikaris, CMAME 421 (2024) 116813), plus
+a data term for ``pinn-data``. Training: Adam, then L-BFGS (``optax.lbfgs`` with its zoom line search), each a
+``lax.scan`` so the whole fit is one compiled function; windows are marched in compiled chunks (``lax.scan``)
+with every network warm-started from the previous window's (transfer learning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from numpy.polynomial.legendre import leggauss
+
+from ..errors import NeurospikeError
+from .network import ACTIVATIONS, apply_network
+
+BISECTION_STEPS = 60  # locating a threshold crossing on the network output: (1/2)^60 of an evaluation interval
+
+
+@dataclass(frozen=True)
+class PinnOptions:
+    """Everything a PINN run can be told (``None``: the method's default, :data:`METHOD_DEFAULTS`).
+
+    ``widths`` hidden layer sizes; ``activation`` "tanh" or "sin"; ``fourier`` Fourier-feature frequencies;
+    ``initial`` "exact" or "soft"; ``collocation`` points per window (Gauss–Legendre nodes, or uniform random
+    points resampled every ``resample_every`` Adam steps when that is > 0); ``adam_steps``, ``lbfgs_steps``,
+    ``learning_rate``; ``warmup`` extra (Adam, L-BFGS) steps on the first window; ``window`` (ms); ``splitting``
+    "lie" or "strang"; ``causal`` ε of the causal weights (0: off); ``data_method``/``data_weight`` for
+    ``pinn-data``; ``seed``; ``eval_points`` per window for the output and the residual; ``chunk`` windows per
+    compiled call (the progress bar moves between calls).
+    """
+
+    widths: tuple[int, ...] | None = None
+    activation: str | None = None
+    fourier: int | None = None
+    initial: str | None = None
+    collocation: int | None = None
+    resample_every: int | None = None
+    adam_steps: int | None = None
+    lbfgs_steps: int | None = None
+    learning_rate: float | None = None
+    warmup: tuple[int, int] | None = None
+    window: float | None = None
+    splitting: str | None = None
+    causal: float | None = None
+    data_method: str | None = None
+    data_weight: float | None = None
+    seed: int | None = None
+    eval_points: int | None = None
+    chunk: int | None = None
+
+
+COMMON = dict(activation="tanh", fourier=0, initial="exact", resample_every=0, learning_rate=1e-3, causal=0.0,
+              data_method="rk4", data_weight=1.0, seed=0, chunk=32, splitting="strang")
+WHOLE = dict(COMMON, widths=(64, 64, 64), fourier=8, collocation=1024, resample_every=250, adam_steps=4000,
+             lbfgs_steps=1000, warmup=(0, 0), window=None, eval_points=4001)
+MARCHING = dict(COMMON, widths=(32, 32), collocation=48, adam_steps=150, lbfgs_steps=100, warmup=(1000, 300),
+                window=1.0, eval_points=41)
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pinn": WHOLE,
+    "pinn-data": WHOLE,
+    "pinn-marching": MARCHING,
+    "pinn-reset": MARCHING,
+    "splitting-pinn": dict(COMMON, widths=(16,), collocation=8, adam_steps=0, lbfgs_steps=30, warmup=(1000, 300),
+                           window=0.02, eval_points=2, chunk=250),
+}
+
+
+def resolve_options(method: str, options) -> PinnOptions:
+    """The method's defaults overridden by ``options`` (a :class:`PinnOptions` or a mapping), checked."""
+    if options is None:
+        options = {}
+    if isinstance(options, PinnOptions):
+        options = {f.name: getattr(options, f.name) for f in fields(PinnOptions)}
+    known = {f.name for f in fields(PinnOptions)}
+    for name in options:
+        if name not in known:
+            raise NeurospikeError(f"unknown PINN option {name!r}; options are {', '.join(sorted(known))}")
+    merged = dict(METHOD_DEFAULTS[method])
+    merged.update({k: v for k, v in options.items() if v is not None})
+    resolved = PinnOptions(**merged)
+    _check(resolved)
+    return resolved
+
+
+def _check(o: PinnOptions) -> None:
+    def positive_int(name, value, minimum=1):
+        if not (isinstance(value, (int, np.integer)) and value >= minimum):
+            raise NeurospikeError(f"PINN option {name}={value!r} must be an integer >= {minimum}")
+
+    if not o.widths or any(not (isinstance(w, (int, np.integer)) and w >= 1) for w in o.widths):
+        raise NeurospikeError(f"PINN option widths={o.widths!r} must be positive integers, e.g. 32,32")
+    if o.activation not in ACTIVATIONS:
+        raise NeurospikeError(f"PINN option activation={o.activation!r}: use {' or '.join(ACTIVATIONS)}")
+    if o.initial not in ("exact", "soft"):
+        raise NeurospikeError(f"PINN option initial={o.initial!r}: use 'exact' or 'soft'")
+    if o.splitting not in ("lie", "strang"):
+        raise NeurospikeError(f"splitting={o.splitting!r}: use 'lie' or 'strang'")
+    if o.window is not None and not (isinstance(o.window, (int, float)) and np.isfinite(o.window) and o.window > 0):
+        raise NeurospikeError(f"window={o.window!r} must be a positive number of ms")
+    positive_int("fourier", o.fourier, 0)
+    positive_int("collocation", o.collocation, 2)
+    positive_int("resample_every", o.resample_every, 0)
+    positive_int("adam_steps", o.adam_steps, 0)
+    positive_int("lbfgs_steps", o.lbfgs_steps, 0)
+    positive_int("eval_points", o.eval_points, 2)
+    positive_int("chunk", o.chunk, 1)
+    positive_int("seed", o.seed, 0)
+    if o.adam_steps + o.lbfgs_steps < 1:
+        raise NeurospikeError("adam_steps + lbfgs_steps must be at least 1")
+    if len(o.warmup) != 2 or any(not isinstance(w, (int, np.integer)) or w < 0 for w in o.warmup):
+        raise NeurospikeError(f"PINN option warmup={o.warmup!r} must be two integers >= 0 (Adam, L-BFGS)")
+    for name in ("learning_rate", "data_weight"):
+        value = getattr(o, name)
+        if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+            raise NeurospikeError(f"PINN option {name}={value!r} must be a positive number")
+    if not (isinstance(o.causal, (int, float)) and np.isfinite(o.causal) and o.causal >= 0):
+        raise NeurospikeError(f"PINN option causal={o.causal!r} must be a number >= 0")
+
+
+class Window(NamedTuple):
+    """A sub-problem on one window (a pytree: every field is traced)."""
+
+    t0: Any       # window start (ms)
+    length: Any   # H (ms)
+    frozen: Any   # the full state at the window start: the states outside the sub-problem stay there
+    y0: Any       # the sub-problem's states at the window start
+    scale: Any    # S per sub-problem state
+    data_tau: Any  # (pinn-data) data times in τ, (M,), and values (M, n_sub); zero-size when unused
+    data_y: Any
+
+
+@dataclass(frozen=True)
+class SubProblem:
+    """What stays fixed while windows march: the model, the states solved, the network form and the loss."""
+
+    derivatives: Any
+    indices: tuple[int, ...]
+    typical: tuple[float, ...]  # model.state_scales of the sub-problem's states
+    activation: str
+    fourier: int
+    initial: str
+    causal: float
+    data_weight: float
+
+    def field(self, params, current, t, y_full):
+        state = tuple(y_full[i] for i in range(y_full.shape[0]))
+        return jnp.stack(self.derivatives(t, state, params, current(t, t, jnp), jnp))
+
+    def window(self, params, current, t0, length, frozen, data_tau=None, data_y=None):
+        """The :class:`Window` starting at ``t0`` from the full state ``frozen``, with its output scale."""
+        index = jnp.asarray(self.indices)
+        change = length * jnp.abs(self.field(params, current, t0, frozen)[index])
+        typical = jnp.asarray(self.typical, dtype=frozen.dtype)
+        scale = jnp.clip(change, 1e-3 * typical, typical)
+        empty = jnp.zeros((0,), dtype=frozen.dtype)
+        return Window(t0, length, frozen, frozen[index], scale, empty if data_tau is None else data_tau,
+                      jnp.zeros((0, len(self.indices)), dtype=frozen.dtype) if data_y is None else data_y)
+
+    def solution(self, net, window: Window, tau):
+        out = apply_network(net, tau, self.activation, self.fourier)
+        if self.initial == "exact":
+            return window.y0 + tau * window.scale * out
+        return window.y0 + window.scale * out
+
+    def residual(self, net, params, current, window: Window, tau):
+        y, dy = jax.jvp(lambda s: self.solution(net, window, s), (tau,), (jnp.ones_like(tau),))
+        full = window.frozen.at[jnp.asarray(self.indices)].set(y)
+        f = self.field(params, current, window.t0 + window.length * tau, full)[jnp.asarray(self.indices)]
+        return (dy - window.length * f) / window.scale
+
+    def loss(self, net, params, current, window: Window, tau):
+        squared = jnp.sum(jax.vmap(lambda s: self.residual(net, params, current, window, s))(tau) ** 2, axis=1)
+        if self.causal > 0:  # points are sorted in τ: a later point counts once the earlier ones are solved
+            before = jnp.concatenate([jnp.zeros((1,), squared.dtype), jnp.cumsum(squared)[:-1]])
+            squared = jax.lax.stop_gradient(jnp.exp(-self.causal * before)) * squared
+        total = jnp.mean(squared)
+        if self.initial == "soft":
+            total = total + jnp.sum(((self.solution(net, window, 0.0) - window.y0) / window.scale) ** 2)
+        if window.data_tau.shape[0]:
+            typical = jnp.asarray(self.typical, dtype=total.dtype)
+            fitted = jax.vmap(lambda s: self.solution(net, window, s))(window.data_tau)
+            total = total + self.data_weight * jnp.mean(jnp.sum(((fitted - window.data_y) / typical) ** 2, axis=1))
+        return total
+
+
+def gauss_legendre(count: int) -> np.ndarray:
+    """Gauss–Legendre nodes on [0, 1], sorted (collocation points of a window)."""
+    nodes, _ = leggauss(count)
+    return (nodes + 1.0) / 2.0
+
+
+def train(loss, net, adam_steps: int, lbfgs_steps: int, learning_rate, tau, key=None, resample_every: int = 0):
+    """Adam for ``adam_steps`` then L-BFGS for ``lbfgs_steps`` on ``loss(net, tau)``; returns the trained net
+    and the loss history (one value per step). With ``resample_every`` > 0 Adam draws new uniform collocation
+    points (sorted) every that many steps from ``key``; L-BFGS keeps ``tau``. Pure: runs inside jit / scan."""
+    history = []
+    if adam_steps:
+        optimiser = optax.adam(learning_rate)
+
+        def adam_step(carry, step):
+            current, state = carry
+            points = tau
+            if resample_every:
+                draw = jax.random.fold_in(key, step // resample_every)
+                points = jnp.sort(jax.random.uniform(draw, tau.shape, dtype=tau.dtype))
+            value, grad = jax.value_and_grad(loss)(current, points)
+            updates, state = optimiser.update(grad, state, current)
+            return (optax.apply_updates(current, updates), state), value
+
+        (net, _), values = jax.lax.scan(adam_step, (net, optimiser.init(net)), jnp.arange(adam_steps))
+        history.append(values)
+    if lbfgs_steps:
+        optimiser = optax.lbfgs()
+        objective = lambda q: loss(q, tau)  # noqa: E731
+        value_and_grad = optax.value_and_grad_from_state(objective)
+
+        def lbfgs_step(carry, _):
+            current, state = carry
+            value, grad = value_and_grad(current, state=state)
+            updates, state = optimiser.update(grad, state, current, value=value, grad=grad, value_fn=objective)
+            return (optax.apply_updates(current, updates), state), value
+
+        (net, _), values = jax.lax.scan(lbfgs_step, (net, optimiser.init(net)), None, length=lbfgs_steps)
+        history.append(values)
+    return net, jnp.concatenate(history)
+
+
+def locate_crossing(values, taus, level, along):
+    """The first upward crossing of ``level`` by ``values`` sampled at ``taus`` (sorted), refined by bisection on
+    ``along(τ)``: (found, τ*)."""
+    up = (values[:-1] < level) & (values[1:] >= level)
+    found = jnp.any(up)
+    first = jnp.argmax(up)
+    low, high = taus[first], taus[first + 1]
+
+    def halve(_, bounds):
+        low, high = bounds
+        middle = 0.5 * (low + high)
+        above = along(middle) >= level
+        return jnp.where(above, low, middle), jnp.where(above, middle, high)
+
+    low, high = jax.lax.fori_loop(0, BISECTION_STEPS, halve, (low, high))
+    return found, jnp.where(found, high, jnp.nan)
+
+
+def replace_options(options: PinnOptions, **changes) -> PinnOptions:
+    return replace(options, **changes)
