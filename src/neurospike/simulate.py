@@ -15,7 +15,7 @@ from . import models
 from . import pinn as pinn_module
 from .errors import NeurospikeError, SimulationError, closest
 from .solvers import fixed_step, fractional, pece, population, reference
-from .pinn import PINN_METHODS
+from .pinn import FRACTIONAL_PINN_METHODS, PINN_METHODS
 from .solvers.methods import METHODS
 from .trajectory import Trajectory
 
@@ -139,8 +139,12 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     if orders is not None:
         if n_neurons is not None:
             raise NeurospikeError(f"method {method!r} integrates one neuron; give scalar parameters")
-        trajectory = _fractional(model, method, values, current, start, t0, t_end, dt, events, orders,
-                                 memory_limit)
+        if method in FRACTIONAL_PINN_METHODS:
+            trajectory = pinn_module.run_fractional(model, method, values, current, start, t0, t_end, dt, orders,
+                                                    pinn, progress)
+        else:
+            trajectory = _fractional(model, method, values, current, start, t0, t_end, dt, events, orders,
+                                     memory_limit)
     elif method in PINN_METHODS:
         if n_neurons is not None:
             raise NeurospikeError(f"method {method!r} trains on one neuron; give scalar parameters")
@@ -164,7 +168,7 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
 def fractional_orders(model, method, alpha):
     """The order of each state's derivative (array), or None for an integer-order run; checks that ``alpha``
     and ``method`` go together."""
-    fractional_method = method in FRACTIONAL_METHODS
+    fractional_method = method in FRACTIONAL_METHODS or method in FRACTIONAL_PINN_METHODS
     if alpha is None:
         if fractional_method:
             raise NeurospikeError(f"method {method!r} integrates a fractional-order model: give alpha "
@@ -172,7 +176,7 @@ def fractional_orders(model, method, alpha):
         return None
     if not fractional_method:
         raise NeurospikeError(f"alpha={alpha!r} makes the model fractional: use a fractional method "
-                              f"({', '.join(FRACTIONAL_METHODS)}), not {method!r}")
+                              f"({', '.join((*FRACTIONAL_METHODS, *FRACTIONAL_PINN_METHODS))}), not {method!r}")
     orders = np.ones(model.n_states)
     chosen = alpha.items() if isinstance(alpha, Mapping) else ((s, alpha) for s in model.states)
     for name, value in chosen:

@@ -20,14 +20,17 @@ import numpy as np
 from ..errors import NeurospikeError
 from ..trajectory import Trajectory, _atomic_write
 from .engine import METHOD_DEFAULTS, PinnOptions, SubProblem, resolve_options
+from .fractional import fpinn
 from .methods import check_model, march, split_march
 from .network import apply_network, parameter_count
 
 PINN_METHODS = tuple(METHOD_DEFAULTS)
+FRACTIONAL_PINN_METHODS = ("fpinn",)
 MODES = {"pinn": "whole", "pinn-data": "whole", "pinn-marching": "marching", "pinn-reset": "reset"}
 CHECKPOINT_VERSION = 1
 
-__all__ = ["PINN_METHODS", "PinnOptions", "run", "load_checkpoint", "PinnSolution"]
+__all__ = ["PINN_METHODS", "FRACTIONAL_PINN_METHODS", "PinnOptions", "run", "run_fractional", "load_checkpoint",
+           "PinnSolution"]
 
 
 def run(model, method, values, current, start, t0, t_end, dt, options=None, progress=None, checkpoint=None):
@@ -37,7 +40,7 @@ def run(model, method, values, current, start, t0, t_end, dt, options=None, prog
     if any(np.ndim(v) for v in (*values.values(), *start.values())):
         raise NeurospikeError(f"method {method!r} trains on one neuron; give scalar parameters")
     options = resolve_options(method, options)
-    check_model(model, method, values)
+    check_model(model, method, values, options)
     if method == "splitting-pinn":
         out = split_march(model, values, current, start, t0, t_end, options, progress)
         trajectory = _splitting_trajectory(model, method, values, out, options)
@@ -50,6 +53,33 @@ def run(model, method, values, current, start, t0, t_end, dt, options=None, prog
     if checkpoint is not None:
         save_checkpoint(checkpoint, trajectory, solution, out if solution is None else None)
     return trajectory
+
+
+def run_fractional(model, method, values, current, start, t0, t_end, dt, orders, options=None, progress=None):
+    """``fpinn``: the fractional PINN with the L1 scheme (:mod:`neurospike.pinn.fractional`) on the grid of
+    step ``dt``, Caputo orders ``orders`` per state; a :class:`Trajectory` like the L1 solver's."""
+    from ..simulate import merge_spikes
+
+    options = resolve_options(method, options)
+    check_model(model, method, values, options)
+    out = fpinn(model, values, current, start, t0, t_end, dt, np.asarray(orders, dtype=float), options, progress)
+    t, y = merge_spikes(out["t"], out["y"], out["spike_times"], out["before"], out["after"])
+    rule = model.spike
+    resets = rule is not None and rule.reset is not None
+    spikes = out["spike_times"] if resets else _crossings(rule, values, t, y[:, model.state_index(rule.state)]
+                                                           ) if rule else np.zeros(0)
+    training = {"method": method, "options": _plain_options(options), "windows": out["windows"],
+                "window_length_ms": out["steps_per_window"] * dt, "loss": out["loss"].tolist(),
+                "groups": [list(g) for g in out["groups"]], "train_time_s": out["train_time_s"],
+                "inference_time_s": 0.0,
+                "optimiser_steps": int(out["windows"] * (options.adam_steps + options.lbfgs_steps))}
+    return Trajectory(t=t, states={s: y[:, i] for i, s in enumerate(model.states)}, spikes=spikes,
+                      model=model.name, method=method, params=dict(values), dt=dt, events="located",
+                      state_units=dict(zip(model.states, model.state_units)),
+                      spike_states_before=out["before"] if resets else None,
+                      spike_states_after=out["after"] if resets else None, compile_time_s=out["compile_time_s"],
+                      run_time_s=out["train_time_s"], alpha=dict(zip(model.states, np.asarray(orders).tolist())),
+                      training=training)
 
 
 def _data(model, values, current, start, t0, t_end, dt, options):

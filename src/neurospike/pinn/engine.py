@@ -81,7 +81,10 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "pinn-reset": MARCHING,
     "splitting-pinn": dict(COMMON, widths=(16,), collocation=8, adam_steps=0, lbfgs_steps=30, warmup=(1000, 300),
                            window=0.02, eval_points=2, chunk=250),
+    "fpinn": dict(COMMON, widths=(16, 16), collocation=2, adam_steps=100, lbfgs_steps=100, warmup=(1000, 300),
+                  window=None, eval_points=2, splitting="none", chunk=50),
 }
+SPLITTING_CHOICES = ("lie", "strang", "none")
 
 
 def resolve_options(method: str, options) -> PinnOptions:
@@ -112,8 +115,8 @@ def _check(o: PinnOptions) -> None:
         raise NeurospikeError(f"PINN option activation={o.activation!r}: use {' or '.join(ACTIVATIONS)}")
     if o.initial not in ("exact", "soft"):
         raise NeurospikeError(f"PINN option initial={o.initial!r}: use 'exact' or 'soft'")
-    if o.splitting not in ("lie", "strang"):
-        raise NeurospikeError(f"splitting={o.splitting!r}: use 'lie' or 'strang'")
+    if o.splitting not in SPLITTING_CHOICES:
+        raise NeurospikeError(f"splitting={o.splitting!r}: use {', '.join(map(repr, SPLITTING_CHOICES))}")
     if o.window is not None and not (isinstance(o.window, (int, float)) and np.isfinite(o.window) and o.window > 0):
         raise NeurospikeError(f"window={o.window!r} must be a positive number of ms")
     positive_int("fourier", o.fourier, 0)

@@ -245,12 +245,14 @@ def split_march(model, values, current, start, t0, t_end, options: PinnOptions, 
     return out
 
 
-def check_model(model, method, values):
+def check_model(model, method, values, options):
     """A PINN method on a model it cannot handle: one clear error."""
     rule = model.spike
     if rule is not None and rule.refractory is not None and float(values[rule.refractory]) > 0:
         raise NeurospikeError(f"{rule.refractory}={values[rule.refractory]:g}: the PINN methods have no refractory "
                               f"periods; use {rule.refractory}=0 or a classical method")
+    if method == "splitting-pinn" and options.splitting == "none":
+        raise NeurospikeError("splitting-pinn needs --splitting lie or strang")
     if method == "splitting-pinn" and model.n_states == 1:
         raise NeurospikeError(f"splitting-pinn splits the states of a model into sub-problems; {model.name!r} has "
                               f"one state ({model.states[0]}): use pinn-reset or pinn-marching")
