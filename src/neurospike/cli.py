@@ -26,6 +26,7 @@ from . import models as registry
 from .comparison import compare as run_comparison
 from .comparison import convergence as run_convergence
 from .errors import NeurospikeError
+from .pinn.engine import parse_option
 from .simulate import simulate as run_simulation
 from .sweep import check_alphas
 from .sweep import sweep_alpha as run_sweep_alpha
@@ -78,6 +79,29 @@ def _orders(items: list[str] | None):
     if len(items) == 1 and "=" not in items[0]:
         return _number(items[0], "--alpha")
     return _assignments(items, "--alpha")
+
+
+def _pinn_options(items: list[str] | None, window: float | None, splitting: str | None):
+    """``--pinn NAME=VALUE`` (repeatable), ``--window`` and ``--splitting`` -> a PINN options mapping, or None."""
+    options = {}
+    for item in items or []:
+        name, equals, text = item.partition("=")
+        if not equals or not name.strip():
+            raise NeurospikeError(f"--pinn {item!r}: use NAME=VALUE, e.g. --pinn adam_steps=500")
+        options[name.strip()] = parse_option(name.strip(), text.strip())
+    if window is not None:
+        options["window"] = window
+    if splitting is not None:
+        options["splitting"] = splitting
+    return options or None
+
+
+def _time_progress(report, t_end):
+    """A PINN's ``progress(t)`` (simulated time reached) on the ``report(done, total, label)`` bar."""
+    def progress(t):
+        total = t_end if t_end is not None else max(t, 1e-9)
+        report(round(t, 3), round(total, 3), f"{t:.3g} ms")
+    return progress
 
 
 def _writable(path: Path, formats: tuple[str, ...], option: str) -> Path:
@@ -173,20 +197,31 @@ def simulate(
     max_rate: float = typer.Option(10_000.0, "--max-rate", help="Runaway-spiking guard (Hz)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also plot the trajectory (.png, .pdf or .svg)."),
     alpha: Optional[List[str]] = typer.Option(None, "--alpha", help="Fractional order: A for every state, or "
-                                              "STATE=A (repeatable); needs --method l1 or l1-explicit."),
+                                              "STATE=A (repeatable); needs a fractional method (l1, "
+                                              "l1-explicit, fast-l1, pece, fpinn)."),
+    window: Optional[float] = typer.Option(None, "--window", help="PINN window length (ms)."),
+    splitting: Optional[str] = typer.Option(None, "--splitting", help="PINN operator splitting: lie or strang "
+                                            "(splitting-pinn), lie or none (fpinn)."),
+    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help="PINN option NAME=VALUE (repeatable), e.g. "
+                                             "widths=32,32 adam_steps=500 seed=1."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Save the trained PINN (.npz)."),
 ) -> None:
-    """Integrate one model and write its trajectory."""
+    """Integrate one model (or train a PINN on it) and write its trajectory."""
     _writable(out, OUTPUT_FORMATS, "--out")
+    if checkpoint is not None:
+        _writable(checkpoint, (".npz",), "--checkpoint")
+    options = _pinn_options(pinn, window, splitting)
     if plot is not None:
         _writable(plot, PLOT_FORMATS, "--plot")
     params, start = _assignments(param, "--param"), _assignments(initial, "--initial")
     times = None if save_at is None else _numbers(save_at, "--save-at")
     orders = _orders(alpha)
     _enable_compilation_cache()
-    with _progress(f"{model} / {method}"):
+    with _progress(f"{model} / {method}") as progress:
         trajectory = run_simulation(model, preset=preset, method=method, dt=dt, t_end=t_end, t0=t0, params=params,
                                     current=current, initial=start, save_at=times, events=events,
-                                    max_rate=max_rate, alpha=orders)
+                                    max_rate=max_rate, alpha=orders, pinn=options, checkpoint=checkpoint,
+                                    progress=_time_progress(progress, t_end))
     trajectory.save(out)
     if plot is not None:
         trajectory.plot(plot)
@@ -215,9 +250,13 @@ def compare(
     events: str = typer.Option("located,step", "--events", help="located, step or both (comma-separated)."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
     max_rate: Optional[float] = typer.Option(None, "--max-rate", help="Runaway-spiking guard (Hz)."),
+    window: Optional[float] = typer.Option(None, "--window", help="PINN window length (ms)."),
+    splitting: Optional[str] = typer.Option(None, "--splitting", help="PINN operator splitting: lie or strang."),
+    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help="PINN option NAME=VALUE (repeatable)."),
 ) -> None:
     """Several methods at one step against the reference: states at chosen times, spike timing, cost."""
     _report_directory(out)
+    options = _pinn_options(pinn, window, splitting)
     params = _assignments(param, "--param") or None
     method_names, modes = _items(methods, "--methods", "euler,rk4"), _items(events, "--events", "located,step")
     at = _numbers(times, "--times")
@@ -225,7 +264,7 @@ def compare(
     with _progress(f"compare {model}") as progress:
         comparison = run_comparison(model, method_names, dt=dt, times=at, preset=preset, t_end=t_end,
                                     params=params, current=current, events=tuple(modes), out=out,
-                                    max_rate=max_rate, progress=progress)
+                                    max_rate=max_rate, progress=progress, pinn=options)
     print(comparison.markdown())  # plain markdown: no cell is cut to the terminal width
     print(f"report written to {out}/")
 

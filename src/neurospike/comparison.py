@@ -23,6 +23,7 @@ import numpy as np
 
 from .analysis import SpikeMatch, match_spikes, observed_order, relative_l2, state_errors
 from .errors import NeurospikeError, closest
+from .pinn import PINN_METHODS
 from .simulate import METHOD_NAMES, REFERENCE_TOLERANCE, resolve, simulate
 from .trajectory import Trajectory, _atomic_write
 
@@ -39,7 +40,7 @@ SEED_TABLES = {
         "file": "learning_to_spike_table2.json",
         "citation": "Learning to Spike, Table II",
         "methods": {"explicit_euler": "euler", "backward_euler": "backward-euler", "rk2_midpoint": "rk2",
-                    "express_euler": "exp-euler", "rk4": "rk4"},
+                    "express_euler": "exp-euler", "rk4": "rk4", "pinn": "pinn-reset"},
     },
 }
 
@@ -414,12 +415,14 @@ class Comparison:
 
 
 def compare(model, methods, *, dt, times, preset=None, params=None, current=None, t_end=None,
-            events=("located", "step"), out=None, max_rate=None, progress: Progress | None = None) -> Comparison:
+            events=("located", "step"), out=None, max_rate=None, progress: Progress | None = None,
+            pinn=None) -> Comparison:
     """Run each method (for each events mode) at step ``dt`` and the reference, and measure each against the
     reference at ``times`` (ms) and spike by spike (:func:`~neurospike.analysis.match_spikes`).
 
     ``out`` given: write the report there (:meth:`Comparison.write`), nothing if any run fails. ``progress``
-    is called as ``progress(done, total, label)`` after each run.
+    is called as ``progress(done, total, label)`` after each run. PINN methods train once (their spikes are
+    always located; ``events`` does not apply), with the options ``pinn`` (see :func:`neurospike.simulate`).
     """
     methods = _check_methods(methods)
     _check_out(out)
@@ -435,7 +438,8 @@ def compare(model, methods, *, dt, times, preset=None, params=None, current=None
     common = dict(preset=chosen.name, params=params, current=current_obj, t_end=t_end)
     if max_rate is not None:
         common["max_rate"] = max_rate
-    total, done = 1 + len(methods) * len(modes), 0
+    trained = [m for m in methods if m in PINN_METHODS]
+    total, done = 1 + (len(methods) - len(trained)) * len(modes) + len(trained), 0
 
     def advance(label):
         nonlocal done
@@ -447,8 +451,9 @@ def compare(model, methods, *, dt, times, preset=None, params=None, current=None
     advance("reference")
     runs, matches = {}, {}
     for method in methods:
-        for mode in modes:
-            runs[(method, mode)] = simulate(model_obj, method=method, dt=dt, events=mode, **common)
+        for mode in (modes[:1] if method in PINN_METHODS else modes):
+            extra = {"pinn": pinn} if method in PINN_METHODS else {}
+            runs[(method, mode)] = simulate(model_obj, method=method, dt=dt, events=mode, **common, **extra)
             matches[(method, mode)] = match_spikes(reference.spikes, runs[(method, mode)].spikes)
             advance(f"{method} ({mode})")
 

@@ -199,7 +199,7 @@ def _training_record(method, options, out, t, residual, inference, n_parameters)
     return {
         "method": method, "options": _plain_options(options), "windows": int(len(out["t_start"])),
         "window_length_ms": out["length"], "loss": out["loss"].tolist(),
-        "loss_history": history[0].tolist() if len(history) == 1 else np.median(history, axis=0).tolist(),
+        "loss_history": history[0][np.isfinite(history[0])].tolist(),  # the first window's (the longest fit)
         "residual_t": t.tolist(), "residual": np.nan_to_num(residual, nan=0.0).tolist(),
         "train_time_s": out["train_time_s"], "inference_time_s": inference, "network_parameters": n_parameters,
         "optimiser_steps": int(len(out["t_start"]) * (options.adam_steps + options.lbfgs_steps)),

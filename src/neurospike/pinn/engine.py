@@ -87,6 +87,24 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
 SPLITTING_CHOICES = ("lie", "strang", "none")
 
 
+def parse_option(name: str, text: str):
+    """A ``NAME=VALUE`` PINN option from the command line, converted to its field's type."""
+    known = {f.name: f for f in fields(PinnOptions)}
+    if name not in known:
+        raise NeurospikeError(f"unknown PINN option {name!r}; options are {', '.join(sorted(known))}")
+    kind = str(known[name].type)
+    try:
+        if "tuple" in kind:
+            return tuple(int(item) for item in text.split(",") if item.strip())
+        if "int" in kind:
+            return int(text)
+        if "float" in kind:
+            return float(text)
+    except ValueError:
+        raise NeurospikeError(f"PINN option {name}={text!r} is not {kind.split(' |')[0]}") from None
+    return text
+
+
 def resolve_options(method: str, options) -> PinnOptions:
     """The method's defaults overridden by ``options`` (a :class:`PinnOptions` or a mapping), checked."""
     if options is None:
@@ -211,40 +229,42 @@ def gauss_legendre(count: int) -> np.ndarray:
     return (nodes + 1.0) / 2.0
 
 
-def train(loss, net, adam_steps: int, lbfgs_steps: int, learning_rate, tau, key=None, resample_every: int = 0):
-    """Adam for ``adam_steps`` then L-BFGS for ``lbfgs_steps`` on ``loss(net, tau)``; returns the trained net
-    and the loss history (one value per step). With ``resample_every`` > 0 Adam draws new uniform collocation
-    points (sorted) every that many steps from ``key``; L-BFGS keeps ``tau``. Pure: runs inside jit / scan."""
-    history = []
-    if adam_steps:
+def train(loss, net, adam_steps, lbfgs_steps, learning_rate, tau, key=None, resample_every: int = 0,
+          capacity: tuple[int, int] | None = None):
+    """Adam for ``adam_steps`` then L-BFGS for ``lbfgs_steps`` on ``loss(net, tau)``; returns the trained net,
+    its final loss and the loss history (``capacity`` = (most Adam steps, most L-BFGS steps) entries, NaN where
+    no step ran). The step counts may be traced (one compiled function serves a long first fit and the short
+    warm-started ones). With ``resample_every`` > 0 Adam draws new uniform collocation points (sorted) every that
+    many steps from ``key``; L-BFGS keeps ``tau``. Pure: runs inside jit / scan."""
+    most_adam, most_lbfgs = capacity if capacity is not None else (int(adam_steps), int(lbfgs_steps))
+    history = jnp.full((most_adam + most_lbfgs,), jnp.nan, dtype=tau.dtype)
+    if most_adam:
         optimiser = optax.adam(learning_rate)
 
-        def adam_step(carry, step):
-            current, state = carry
+        def adam_step(step, carry):
+            current, state, history = carry
             points = tau
             if resample_every:
                 draw = jax.random.fold_in(key, step // resample_every)
                 points = jnp.sort(jax.random.uniform(draw, tau.shape, dtype=tau.dtype))
             value, grad = jax.value_and_grad(loss)(current, points)
             updates, state = optimiser.update(grad, state, current)
-            return (optax.apply_updates(current, updates), state), value
+            return optax.apply_updates(current, updates), state, history.at[step].set(value)
 
-        (net, _), values = jax.lax.scan(adam_step, (net, optimiser.init(net)), jnp.arange(adam_steps))
-        history.append(values)
-    if lbfgs_steps:
+        net, _, history = jax.lax.fori_loop(0, adam_steps, adam_step, (net, optimiser.init(net), history))
+    if most_lbfgs:
         optimiser = optax.lbfgs()
         objective = lambda q: loss(q, tau)  # noqa: E731
         value_and_grad = optax.value_and_grad_from_state(objective)
 
-        def lbfgs_step(carry, _):
-            current, state = carry
+        def lbfgs_step(step, carry):
+            current, state, history = carry
             value, grad = value_and_grad(current, state=state)
             updates, state = optimiser.update(grad, state, current, value=value, grad=grad, value_fn=objective)
-            return (optax.apply_updates(current, updates), state), value
+            return optax.apply_updates(current, updates), state, history.at[most_adam + step].set(value)
 
-        (net, _), values = jax.lax.scan(lbfgs_step, (net, optimiser.init(net)), None, length=lbfgs_steps)
-        history.append(values)
-    return net, jnp.concatenate(history)
+        net, _, history = jax.lax.fori_loop(0, lbfgs_steps, lbfgs_step, (net, optimiser.init(net), history))
+    return net, loss(net, tau), history
 
 
 def locate_crossing(values, taus, level, along):

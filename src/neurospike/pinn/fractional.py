@@ -35,7 +35,7 @@ from scipy.special import gamma
 from ..errors import NeurospikeError
 from ..solvers.fractional import l1_weights
 from .engine import PinnOptions, train
-from .methods import _compile, _params
+from .methods import _compile, _params, _step_counts
 from .network import apply_network, init_network
 
 
@@ -84,7 +84,9 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
             u = u.at[:, index].set(y0[index] + taus[:, None] * scale[index] * out)
         return u
 
-    def window_fit(params, current, n0, y0, increments, nets, adam_steps, lbfgs_steps):
+    capacity, steps = _step_counts(options)
+
+    def window_fit(params, current, n0, y0, increments, nets):
         weights, factor, toeplitz, typical = constants
         t_start = t0 + n0 * dt
         change = H * jnp.abs(field(params, current, t_start, y0))
@@ -115,15 +117,14 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
                 residuals.append(((derivative - f)[:, index]) * H / scale[index])
             return jnp.mean(jnp.concatenate(residuals, axis=1) ** 2)
 
-        trained, history = train(loss, nets, adam_steps, lbfgs_steps, options.learning_rate, taus)
-        return trained, history, nodes_of(trained, y0, scale)
+        trained, final_loss, _ = train(loss, nets, *steps(n0 == 0), options.learning_rate, taus, capacity=capacity)
+        return trained, final_loss, nodes_of(trained, y0, scale)
 
     def one_window(params, current, carry):
         n0, y0, increments, nets, done = carry
 
         def work(_):
-            trained, history, u = window_fit(params, current, n0, y0, increments, nets, options.adam_steps,
-                                             options.lbfgs_steps)
+            trained, final_loss, u = window_fit(params, current, n0, y0, increments, nets)
             previous = jnp.concatenate([y0[None], u[:-1]])
             count = jnp.minimum(per_window, steps_total - n0)
             spiked, t_spike = jnp.asarray(False), jnp.asarray(jnp.nan)
@@ -147,7 +148,7 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
             updated = jax.lax.dynamic_update_slice_in_dim(
                 increments, jnp.where(kept[:, None], step_increments, 0.0), n0 + 1, 0)
             y_next = u[count - 1]
-            record = dict(n0=n0, count=count, u=u, loss=history[-1], spiked=spiked, t_spike=t_spike,
+            record = dict(n0=n0, count=count, u=u, loss=final_loss, spiked=spiked, t_spike=t_spike,
                           before=before, after=after, valid=jnp.asarray(True))
             n_next = n0 + count
             return (n_next, y_next, updated, trained, n_next >= steps_total), record
@@ -162,17 +163,10 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
     params = _params(values)
     y0 = jnp.asarray([start[s] for s in model.states], dtype=jnp.float64)
     increments = jnp.zeros((capacity, n), dtype=jnp.float64)
-    compile_time = 0.0
-    began = time.perf_counter()
-    if any(options.warmup):
-        warm, seconds = _compile(lambda p, c, y, d, q: window_fit(p, c, 0, y, d, q, *options.warmup)[0],
-                                 params, current, y0, increments, nets)
-        compile_time += seconds
-        nets = warm(params, current, y0, increments, nets)
     carry = (jnp.asarray(0), y0, increments, nets, jnp.asarray(False))
-    step, seconds = _compile(lambda p, c, carry: jax.lax.scan(lambda cr, _: one_window(p, c, cr), carry, None,
-                                                              length=options.chunk), params, current, carry)
-    compile_time += seconds
+    step, compile_time = _compile(lambda p, c, carry: jax.lax.scan(lambda cr, _: one_window(p, c, cr), carry, None,
+                                                                   length=options.chunk), params, current, carry)
+    began = time.perf_counter()
     records = []
     while True:
         carry, record = step(params, current, carry)
@@ -181,7 +175,7 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
             progress(min(t0 + int(carry[0]) * dt, t_end))
         if bool(carry[4]):
             break
-    train_time = time.perf_counter() - began - compile_time
+    train_time = time.perf_counter() - began
     merged = {name: np.concatenate([r[name] for r in records]) for name in records[0]}
     valid = merged.pop("valid")
     out = {name: value[valid] for name, value in merged.items()}

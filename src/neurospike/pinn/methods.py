@@ -50,6 +50,18 @@ def _collocation(options: PinnOptions, whole: bool):
     return jnp.asarray(gauss_legendre(options.collocation))
 
 
+def _step_counts(options: PinnOptions):
+    """(capacity, steps(first)): the history size, and the (Adam, L-BFGS) steps of a window (the ``warmup``
+    counts for the first window, which starts from random weights; the others are warm-started)."""
+    warm_adam, warm_lbfgs = options.warmup if any(options.warmup) else (options.adam_steps, options.lbfgs_steps)
+    capacity = (max(options.adam_steps, warm_adam), max(options.lbfgs_steps, warm_lbfgs))
+
+    def steps(first):
+        return (jnp.where(first, warm_adam, options.adam_steps), jnp.where(first, warm_lbfgs, options.lbfgs_steps))
+
+    return capacity, steps
+
+
 def _compile(function, *args):
     began = time.perf_counter()
     compiled = jax.jit(function).lower(*args).compile()
@@ -78,19 +90,16 @@ def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, 
         data_tau, data_y = jnp.asarray((data[0] - t0) / length), jnp.asarray(data[1])
     resample = options.resample_every if whole else 0
 
-    def fit(params, current, t_start, y_start, net, count, adam_steps, lbfgs_steps):
-        window = sub.window(params, current, t_start, length, y_start, data_tau, data_y)
-        loss = lambda q, tau: sub.loss(q, params, current, window, tau)  # noqa: E731
-        trained, history = train(loss, net, adam_steps, lbfgs_steps, options.learning_rate, collocation,
-                                 jax.random.fold_in(key, count), resample)
-        return window, trained, history
+    capacity, steps = _step_counts(options)
 
     def one_window(params, current, carry):
         t_start, y_start, net, done, count = carry
 
         def work(_):
-            window, trained, history = fit(params, current, t_start, y_start, net, count, options.adam_steps,
-                                           options.lbfgs_steps)
+            window = sub.window(params, current, t_start, length, y_start, data_tau, data_y)
+            loss = lambda q, tau: sub.loss(q, params, current, window, tau)  # noqa: E731
+            trained, final_loss, history = train(loss, net, *steps(count == 0), options.learning_rate, collocation,
+                                                 jax.random.fold_in(key, count), resample, capacity)
             along = lambda s: sub.solution(trained, window, s)  # noqa: E731
             ys = jax.vmap(along)(taus)
             residual = jax.vmap(lambda s: jnp.linalg.norm(sub.residual(trained, params, current, window, s)))(taus)
@@ -110,7 +119,7 @@ def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, 
                 y_next = jnp.where(spiked, reset, ys[-1])
             record = dict(t_start=t_start, tau_end=jnp.asarray(tau_end, dtype=t_start.dtype), y=ys,
                           scale=window.scale,
-                          residual=residual, loss=history[-1], history=history, spiked=spiked, t_spike=t_spike,
+                          residual=residual, loss=final_loss, history=history, spiked=spiked, t_spike=t_spike,
                           before=before, after=after, net=trained, valid=jnp.asarray(True))
             return (t_next, y_next, trained, t_next >= t_end - 1e-9 * length, count + 1), record
 
@@ -123,17 +132,10 @@ def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, 
 
     params = _params(values)
     carry = (jnp.asarray(float(t0)), y0, net, jnp.asarray(False), jnp.asarray(0))
-    compile_time = 0.0
-    began = time.perf_counter()
-    if any(options.warmup):  # a longer first fit from the random initialisation
-        warm, seconds = _compile(lambda p, c, y, q: fit(p, c, jnp.asarray(float(t0)), y, q, 0, *options.warmup)[1],
-                                 params, current, y0, net)
-        compile_time += seconds
-        carry = (carry[0], y0, warm(params, current, y0, net), carry[3], carry[4])
     chunk = 1 if whole else options.chunk
-    step, seconds = _compile(lambda p, c, carry: jax.lax.scan(lambda cr, _: one_window(p, c, cr), carry, None,
-                                                              length=chunk), params, current, carry)
-    compile_time += seconds
+    step, compile_time = _compile(lambda p, c, carry: jax.lax.scan(lambda cr, _: one_window(p, c, cr), carry, None,
+                                                                   length=chunk), params, current, carry)
+    began = time.perf_counter()
     windows_needed = max(1, math.ceil((t_end - t0) / length - 1e-9))
     limit = windows_needed * (MAX_WINDOWS_FACTOR if resets and mode == "reset" else 1) + chunk
     records, status, done_windows = [], "success", 0
@@ -148,7 +150,7 @@ def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, 
         if done_windows >= limit:
             status = "rate-exceeded"
             break
-    train_time = time.perf_counter() - began - compile_time
+    train_time = time.perf_counter() - began
     merged = {name: np.concatenate([r[name] for r in records]) for name in records[0] if name != "net"}
     valid = merged.pop("valid")
     out = {name: value[valid] for name, value in merged.items()}
@@ -176,17 +178,19 @@ def split_march(model, values, current, start, t0, t_end, options: PinnOptions, 
     k = model.state_index(rule.state) if rule is not None else 0
     n = model.n_states
 
-    def advance(params, current, t_start, y, nets, adam_steps, lbfgs_steps):
+    capacity, steps = _step_counts(options)
+
+    def advance(params, current, t_start, y, nets, first):
         trained = list(nets)
 
         def solve(number, group, stage_start, stage_length, y):
             sub = subs[number]
             window = sub.window(params, current, stage_start, stage_length, y)
             loss = lambda q, tau: sub.loss(q, params, current, window, tau)  # noqa: E731
-            trained[number], history = train(loss, nets[number], adam_steps, lbfgs_steps, options.learning_rate,
-                                             collocation)
+            trained[number], final_loss, _ = train(loss, nets[number], *steps(first), options.learning_rate,
+                                                   collocation, capacity=capacity)
             end = sub.solution(trained[number], window, 1.0)
-            return y.at[jnp.asarray(sub.indices)].set(end), history[-1]
+            return y.at[jnp.asarray(sub.indices)].set(end), final_loss
 
         y, losses = splitting.compose(plan, y, t_start, length, solve)
         return y, tuple(trained), jnp.stack(losses)
@@ -196,7 +200,7 @@ def split_march(model, values, current, start, t0, t_end, options: PinnOptions, 
         t_start = t0 + index * length
 
         def work(_):
-            return advance(params, current, t_start, y_start, nets, options.adam_steps, options.lbfgs_steps)
+            return advance(params, current, t_start, y_start, nets, index == 0)
 
         def skip(_):  # padding after the last window of the last chunk
             return y_start, nets, jnp.zeros((len(plan),), dtype=y_start.dtype)
@@ -218,25 +222,18 @@ def split_march(model, values, current, start, t0, t_end, options: PinnOptions, 
 
     params = _params(values)
     y0 = jnp.asarray([start[s] for s in model.states], dtype=jnp.float64)
-    compile_time = 0.0
-    began = time.perf_counter()
-    if any(options.warmup):
-        warm, seconds = _compile(lambda p, c, y, q: advance(p, c, jnp.asarray(float(t0)), y, q, *options.warmup)[1],
-                                 params, current, y0, nets)
-        compile_time += seconds
-        nets = warm(params, current, y0, nets)
     chunk = min(options.chunk, count)
     carry = (jnp.asarray(0), y0, nets)
-    step, seconds = _compile(lambda p, c, carry: jax.lax.scan(lambda cr, _: one_window(p, c, cr), carry, None,
-                                                              length=chunk), params, current, carry)
-    compile_time += seconds
+    step, compile_time = _compile(lambda p, c, carry: jax.lax.scan(lambda cr, _: one_window(p, c, cr), carry, None,
+                                                                   length=chunk), params, current, carry)
+    began = time.perf_counter()
     records = []
     while int(carry[0]) < count:
         carry, record = step(params, current, carry)
         records.append({name: np.asarray(value) for name, value in record.items()})
         if progress is not None:
             progress(min(t0 + int(carry[0]) * length, t_end))
-    train_time = time.perf_counter() - began - compile_time
+    train_time = time.perf_counter() - began
     out = {name: np.concatenate([r[name] for r in records])[:count] for name in records[0]}
     out["t"] = t0 + length * np.arange(count + 1)
     out["y"] = np.concatenate([np.asarray(y0)[None], out["y"]])
