@@ -20,6 +20,7 @@ EXPECTED = {
     "compare_methods": ["compare/table.md", "compare/traces.png"],
     "convergence_study": ["convergence/convergence.md"],
     "population": ["population_raster.png"],
+    "pinn": ["pinn_lif.png", "lif_pinn_reset.npz"],
 }
 
 

@@ -1,4 +1,5 @@
-"""The command line: ``neurospike models | simulate | compare | convergence | sweep-alpha`` (README, "Command line").
+"""The command line: ``neurospike models | simulate | compare | convergence | sweep-alpha | paper`` (README,
+"Command line").
 
 Every bad input ends the same way, before anything runs or is written: one line ``neurospike: error: …`` on
 stderr and exit code 2. A run stopped by the runaway-spiking guard writes what it computed, prints the time and
@@ -317,6 +318,27 @@ def sweep_alpha(
         result = run_sweep_alpha(model, orders, state=state, method=method, dt=dt, t_end=t_end, preset=preset,
                                  params=params, current=current, out=out, progress=progress)
     print(result.markdown())
+    print(f"report written to {out}/")
+
+
+@app.command()
+def paper(
+    name: str = typer.Argument(..., help="Which study: splitting-pinn."),
+    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
+    quick: bool = typer.Option(False, "--quick", help="Short runs (a few minutes; CI)."),
+    case: Optional[str] = typer.Option(None, "--case", help="Comma-separated cases (default: all)."),
+) -> None:
+    """Regenerate a study's table and figures (PINN methods against classical solvers and exact solutions)."""
+    from .paper import PAPERS, splitting_pinn_report
+
+    if name not in PAPERS:
+        raise NeurospikeError(f"unknown study {name!r}; studies are {', '.join(PAPERS)}")
+    _report_directory(out)
+    only = tuple(_items(case, "--case", "lif,hh_tonic")) if case else None
+    _enable_compilation_cache()
+    with _progress(f"paper {name}") as progress:
+        _, markdown = splitting_pinn_report(out, quick=quick, progress=progress, only=only)
+    print(markdown)
     print(f"report written to {out}/")
 
 

@@ -85,6 +85,21 @@ class Model:
     nullclines: Callable[..., tuple] | None = None  # (v array, params, I) -> recovery-variable values of each nullcline
     reference: str = ""
     state_scales: tuple[float, ...] | None = None  # typical range of each state over a run (PINN output scaling)
+    pinn_window: float = 1.0  # ms: default window of the marching PINNs (short enough for one network to fit)
+
+    def __post_init__(self):
+        if self.split is not None:
+            named = [s for group in self.split for s in group]
+            unknown = [s for s in named if s not in self.states]
+            if unknown:
+                raise NeurospikeError(f"model {self.name!r}: split names unknown state {unknown[0]!r}; states are "
+                                      f"{', '.join(self.states)}")
+            if sorted(named) != sorted(self.states) or any(not group for group in self.split):
+                raise NeurospikeError(f"model {self.name!r}: split={self.split!r} must name every state exactly "
+                                      f"once, in non-empty groups ({', '.join(self.states)})")
+        if self.state_scales is not None and len(self.state_scales) != len(self.states):
+            raise NeurospikeError(f"model {self.name!r}: state_scales={self.state_scales!r} needs one value per "
+                                  f"state ({', '.join(self.states)})")
 
     @property
     def n_states(self) -> int:

@@ -127,9 +127,7 @@ def _march_trajectory(model, method, values, out, options, t_end, solution):
     t, y, residual = np.concatenate(times), np.concatenate(states), np.concatenate(residuals)
     inside = t <= t_end + 1e-9
     if not inside.all() and t[inside][-1] < t_end:  # the last window reaches beyond t_end: cut it there
-        last = np.flatnonzero(~inside)[0]
-        theta = (t_end - t[last - 1]) / (t[last] - t[last - 1])
-        cut = y[last - 1] + theta * (y[last] - y[last - 1])
+        cut = solution.evaluate([t_end])[0]  # the network's own value at t_end
         t, y, residual = (np.append(t[inside], t_end), np.vstack([y[inside], cut]),
                           np.append(residual[inside], np.nan))
     else:
@@ -200,7 +198,7 @@ def _training_record(method, options, out, t, residual, inference, n_parameters)
         "method": method, "options": _plain_options(options), "windows": int(len(out["t_start"])),
         "window_length_ms": out["length"], "loss": out["loss"].tolist(),
         "loss_history": history[0][np.isfinite(history[0])].tolist(),  # the first window's (the longest fit)
-        "residual_t": t.tolist(), "residual": np.nan_to_num(residual, nan=0.0).tolist(),
+        "residual_t": t.tolist(), "residual": residual.tolist(),  # NaN at the cut of a window (a crossing)
         "train_time_s": out["train_time_s"], "inference_time_s": inference, "network_parameters": n_parameters,
         "optimiser_steps": int(len(out["t_start"]) * (options.adam_steps + options.lbfgs_steps)),
     }

@@ -73,7 +73,7 @@ COMMON = dict(activation="tanh", fourier=0, initial="exact", resample_every=0, l
 WHOLE = dict(COMMON, widths=(64, 64, 64), fourier=8, collocation=1024, resample_every=250, adam_steps=4000,
              lbfgs_steps=1000, warmup=(0, 0), window=None, eval_points=4001)
 MARCHING = dict(COMMON, widths=(32, 32), collocation=48, adam_steps=150, lbfgs_steps=100, warmup=(1000, 300),
-                window=1.0, eval_points=41)
+                window=None, eval_points=41)  # window None: the model's pinn_window
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "pinn": WHOLE,
     "pinn-data": WHOLE,
@@ -189,9 +189,8 @@ class SubProblem:
     def window(self, params, current, t0, length, frozen, data_tau=None, data_y=None):
         """The :class:`Window` starting at ``t0`` from the full state ``frozen``, with its output scale."""
         index = jnp.asarray(self.indices)
-        change = length * jnp.abs(self.field(params, current, t0, frozen)[index])
-        typical = jnp.asarray(self.typical, dtype=frozen.dtype)
-        scale = jnp.clip(change, 1e-3 * typical, typical)
+        scale = output_scale(lambda t, y: self.field(params, current, t, y), t0, length, frozen, index,
+                             jnp.asarray(self.typical, dtype=frozen.dtype))
         empty = jnp.zeros((0,), dtype=frozen.dtype)
         return Window(t0, length, frozen, frozen[index], scale, empty if data_tau is None else data_tau,
                       jnp.zeros((0, len(self.indices)), dtype=frozen.dtype) if data_y is None else data_y)
@@ -223,6 +222,17 @@ class SubProblem:
         return total
 
 
+def output_scale(field, t0, length, frozen, index, typical):
+    """S per state of ``index``: the change expected over the window, H times the larger slope at its start and
+    at the end of an explicit Euler predictor (a state at a turning point, zero slope at t0, still gets the scale
+    of its change), clipped to [10⁻³, 1] × its typical range."""
+    slope = field(t0, frozen)[index]
+    ahead = frozen.at[index].add(length * slope)
+    slope_end = field(t0 + length, ahead)[index]
+    change = length * jnp.maximum(jnp.abs(slope), jnp.abs(slope_end))
+    return jnp.clip(change, 1e-3 * typical, typical)
+
+
 def gauss_legendre(count: int) -> np.ndarray:
     """Gauss–Legendre nodes on [0, 1], sorted (collocation points of a window)."""
     nodes, _ = leggauss(count)
@@ -237,6 +247,7 @@ def train(loss, net, adam_steps, lbfgs_steps, learning_rate, tau, key=None, resa
     warm-started ones). With ``resample_every`` > 0 Adam draws new uniform collocation points (sorted) every that
     many steps from ``key``; L-BFGS keeps ``tau``. Pure: runs inside jit / scan."""
     most_adam, most_lbfgs = capacity if capacity is not None else (int(adam_steps), int(lbfgs_steps))
+    start = net
     history = jnp.full((most_adam + most_lbfgs,), jnp.nan, dtype=tau.dtype)
     if most_adam:
         optimiser = optax.adam(learning_rate)
@@ -264,7 +275,11 @@ def train(loss, net, adam_steps, lbfgs_steps, learning_rate, tau, key=None, resa
             return optax.apply_updates(current, updates), state, history.at[most_adam + step].set(value)
 
         net, _, history = jax.lax.fori_loop(0, lbfgs_steps, lbfgs_step, (net, optimiser.init(net), history))
-    return net, loss(net, tau), history
+    final = loss(net, tau)
+    # an optimiser that diverged (NaN / inf loss) leaves the window's starting weights, not NaN weights
+    diverged = ~jnp.isfinite(final)
+    net = jax.tree_util.tree_map(lambda trained, first: jnp.where(diverged, first, trained), net, start)
+    return net, jnp.where(diverged, loss(start, tau), final), history
 
 
 def locate_crossing(values, taus, level, along):

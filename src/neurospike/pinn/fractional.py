@@ -34,7 +34,7 @@ from scipy.special import gamma
 
 from ..errors import NeurospikeError
 from ..solvers.fractional import l1_weights
-from .engine import PinnOptions, train
+from .engine import PinnOptions, output_scale, train
 from .methods import _compile, _params, _step_counts
 from .network import apply_network, init_network
 
@@ -84,13 +84,12 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
             u = u.at[:, index].set(y0[index] + taus[:, None] * scale[index] * out)
         return u
 
-    capacity, steps = _step_counts(options)
+    history_size, steps = _step_counts(options)
 
     def window_fit(params, current, n0, y0, increments, nets):
         weights, factor, toeplitz, typical = constants
         t_start = t0 + n0 * dt
-        change = H * jnp.abs(field(params, current, t_start, y0))
-        scale = jnp.clip(change, 1e-3 * typical, typical)
+        scale = output_scale(lambda t, y: field(params, current, t, y), t_start, H, y0, jnp.arange(n), typical)
         # memory of the earlier windows at each node j: Σ_{m ≤ n0} b_{n0+j−m} Δ_m
         m = jnp.arange(capacity)
         lag = n0 + jnp.arange(1, per_window + 1)[:, None] - m[None, :]
@@ -117,7 +116,7 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
                 residuals.append(((derivative - f)[:, index]) * H / scale[index])
             return jnp.mean(jnp.concatenate(residuals, axis=1) ** 2)
 
-        trained, final_loss, _ = train(loss, nets, *steps(n0 == 0), options.learning_rate, taus, capacity=capacity)
+        trained, final_loss, _ = train(loss, nets, *steps(n0 == 0), options.learning_rate, taus, capacity=history_size)
         return trained, final_loss, nodes_of(trained, y0, scale)
 
     def one_window(params, current, carry):

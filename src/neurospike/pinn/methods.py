@@ -75,7 +75,7 @@ def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, 
     n = model.n_states
     sub = _subproblem(model, range(n), options)
     whole = mode == "whole"
-    length = float(t_end - t0) if whole or options.window is None else float(options.window)
+    length = float(t_end - t0) if whole else float(options.window or model.pinn_window)
     taus = jnp.linspace(0.0, 1.0, options.eval_points)
     collocation = _collocation(options, whole)
     rule = model.spike
@@ -249,7 +249,7 @@ def check_model(model, method, values, options):
         raise NeurospikeError(f"{rule.refractory}={values[rule.refractory]:g}: the PINN methods have no refractory "
                               f"periods; use {rule.refractory}=0 or a classical method")
     if method == "splitting-pinn" and options.splitting == "none":
-        raise NeurospikeError("splitting-pinn needs --splitting lie or strang")
+        raise NeurospikeError("splitting-pinn needs splitting 'lie' or 'strang', not 'none'")
     if method == "splitting-pinn" and model.n_states == 1:
         raise NeurospikeError(f"splitting-pinn splits the states of a model into sub-problems; {model.name!r} has "
                               f"one state ({model.states[0]}): use pinn-reset or pinn-marching")
