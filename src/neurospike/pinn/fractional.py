@@ -35,7 +35,7 @@ from scipy.special import gamma
 from ..errors import NeurospikeError
 from ..solvers.fractional import l1_weights
 from .engine import PinnOptions, output_scale, train
-from .methods import _compile, _params, _step_counts
+from .methods import _compile, _params, _step_counts, unless_done
 from .network import apply_network, init_network
 
 
@@ -152,12 +152,7 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
             n_next = n0 + count
             return (n_next, y_next, updated, trained, n_next >= steps_total), record
 
-        def skip(_):
-            shapes = jax.eval_shape(work, None)[1]
-            record = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-            return carry, dict(record, valid=jnp.asarray(False))
-
-        return jax.lax.cond(done, skip, work, None)
+        return unless_done(done, work, carry)
 
     params = _params(values)
     y0 = jnp.asarray([start[s] for s in model.states], dtype=jnp.float64)

@@ -62,6 +62,17 @@ def _step_counts(options: PinnOptions):
     return capacity, steps
 
 
+def unless_done(done, work, carry):
+    """``work(None)`` -> (new carry, record) unless ``done``; then the carry unchanged and a zero record marked
+    invalid (the padding windows of a compiled chunk after the end of the run)."""
+    def skip(_):
+        shapes = jax.eval_shape(work, None)[1]
+        record = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        return carry, dict(record, valid=jnp.asarray(False))
+
+    return jax.lax.cond(done, skip, work, None)
+
+
 def _compile(function, *args):
     began = time.perf_counter()
     compiled = jax.jit(function).lower(*args).compile()
@@ -123,12 +134,7 @@ def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, 
                           before=before, after=after, net=trained, valid=jnp.asarray(True))
             return (t_next, y_next, trained, t_next >= t_end - 1e-9 * length, count + 1), record
 
-        def skip(_):
-            shapes = jax.eval_shape(work, None)[1]
-            record = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-            return carry, dict(record, valid=jnp.asarray(False))
-
-        return jax.lax.cond(done, skip, work, None)
+        return unless_done(done, work, carry)
 
     params = _params(values)
     carry = (jnp.asarray(float(t0)), y0, net, jnp.asarray(False), jnp.asarray(0))
