@@ -70,6 +70,7 @@ def run_fractional(model, method, values, current, start, t0, t_end, dt, orders,
                                                            ) if rule else np.zeros(0)
     training = {"method": method, "options": _plain_options(options), "windows": out["windows"],
                 "window_length_ms": out["steps_per_window"] * dt, "loss": out["loss"].tolist(),
+                "residual_t": out["window_end"].tolist(), "residual": np.sqrt(out["loss"]).tolist(),
                 "groups": [list(g) for g in out["groups"]], "train_time_s": out["train_time_s"],
                 "inference_time_s": 0.0,
                 "optimiser_steps": int(out["windows"] * (options.adam_steps + options.lbfgs_steps))}

@@ -178,5 +178,6 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
     spiked = out["spiked"].astype(bool)
     return {"t": t0 + dt * np.arange(len(y)), "y": y, "spike_times": out["t_spike"][spiked],
             "before": out["before"][spiked], "after": out["after"][spiked], "loss": out["loss"],
+            "window_end": t0 + dt * (out["n0"] + out["count"]),
             "windows": int(len(out["n0"])), "steps_per_window": per_window, "groups": groups,
             "compile_time_s": compile_time, "train_time_s": train_time}
