@@ -65,3 +65,35 @@ def test_split_fpinn_on_fo_hh_converges_at_first_order_to_the_l1_scheme():
 def test_bad_fractional_pinn_input_is_one_clear_error(kwargs, message):
     with pytest.raises(NeurospikeError, match=message):
         ns.simulate("hh", dt=0.01, t_end=1.0, **kwargs)
+
+
+def test_engine_options_causal_weights_sin_fourier_soft_initial_condition():
+    """The optional parts of the engine still solve a known problem: LIF below threshold (closed form
+    v = E_L + (I/g_L)(1 − e^{−g_L t/C})) with causal weights, sine activations, Fourier features, a soft initial
+    condition and resampled collocation points, one network over 0–20 ms."""
+    options = {"causal": 1.0, "activation": "sin", "fourier": 2, "initial": "soft", "widths": (32, 32),
+               "collocation": 256, "resample_every": 100, "adam_steps": 1500, "lbfgs_steps": 300}
+    run = ns.simulate("lif", method="pinn", current=1.5, t_end=20.0, pinn=options)
+    t = np.linspace(0.0, 20.0, 201)
+    exact = -70.0 + 15.0 * (1.0 - np.exp(-0.1 * t))
+    assert np.max(np.abs(run.at(t)["v"] - exact)) < 0.05
+    assert run.training["options"]["activation"] == "sin"
+
+
+def test_cli_pinn_run_and_bad_input(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = Path(sys.executable).with_name("neurospike")
+    ok = subprocess.run([str(cli), "simulate", "lif", "--method", "pinn-reset", "--t-end", "20", "--current",
+                         "constant:amplitude=2.5", "--pinn", "widths=16,16", "--out", str(tmp_path / "a.json"),
+                         "--checkpoint", str(tmp_path / "a.npz")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    run = ns.Trajectory.load(tmp_path / "a.json")
+    assert abs(run.spikes[0] - 10.0 * np.log(5.0)) < 1e-3 and run.training["options"]["widths"] == [16, 16]
+    for bad in (["--window", "0"], ["--pinn", "widths=a"], ["--splitting", "yoshida"], ["--checkpoint", "x.txt"]):
+        done = subprocess.run([str(cli), "simulate", "lif", "--method", "pinn-reset", "--out",
+                               str(tmp_path / "b.json"), *bad], capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, (bad, done.stderr)
+    assert not (tmp_path / "b.json").exists()
