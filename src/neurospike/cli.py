@@ -98,10 +98,11 @@ def _pinn_options(items: list[str] | None, window: float | None, splitting: str 
 
 
 def _time_progress(report, t_end):
-    """A PINN's ``progress(t)`` (simulated time reached) on the ``report(done, total, label)`` bar."""
-    def progress(t):
+    """A PINN's ``progress(t, loss)`` (simulated time reached, latest loss) on the ``report(done, total, label)``
+    bar."""
+    def progress(t, loss=float("nan")):
         total = t_end if t_end is not None else max(t, 1e-9)
-        report(round(t, 3), round(total, 3), f"{t:.3g} ms")
+        report(round(t, 3), round(total, 3), f"{t:.4g} ms, loss {loss:.2e}")
     return progress
 
 

@@ -104,10 +104,11 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     or ``{state: α}`` (the others keep order 1); it needs a fractional method (``l1``, ``l1-explicit``,
     ``fast-l1``, ``pece``).
 
-    PINN methods (``pinn``, ``pinn-data``, ``pinn-marching``, ``pinn-reset``, ``splitting-pinn``) take their
-    settings in ``pinn`` (a :class:`neurospike.pinn.PinnOptions` or a mapping such as ``{"window": 0.02,
-    "splitting": "lie"}``); ``dt`` is the step of ``pinn-data``'s classical data. ``progress(t)`` is called as
-    they train; ``checkpoint`` (an .npz path) saves the trained networks (:func:`neurospike.pinn.load_checkpoint`).
+    PINN methods (``pinn``, ``pinn-data``, ``pinn-marching``, ``pinn-reset``, ``splitting-pinn``; ``fpinn``
+    with ``alpha``) take their settings in ``pinn`` (a :class:`neurospike.pinn.PinnOptions` or a mapping such as
+    ``{"window": 0.02, "splitting": "lie"}``); ``dt`` is the step of ``pinn-data``'s classical data and
+    ``fpinn``'s grid. ``progress(t, loss)`` is called as they train; ``checkpoint`` (an .npz path) saves the
+    trained networks (:func:`neurospike.pinn.load_checkpoint`).
     """
     if method not in METHOD_NAMES:
         raise NeurospikeError(f"unknown method {method!r}{closest(method, METHOD_NAMES)}; methods are {', '.join(METHOD_NAMES)}")

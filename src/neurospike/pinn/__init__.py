@@ -35,8 +35,9 @@ __all__ = ["PINN_METHODS", "FRACTIONAL_PINN_METHODS", "PinnOptions", "run", "run
 
 def run(model, method, values, current, start, t0, t_end, dt, options=None, progress=None, checkpoint=None):
     """Train the PINN ``method`` on ``model`` over [t0, t_end] and return its :class:`Trajectory` (``dt`` is the
-    step of the classical solution ``pinn-data`` fits). ``progress(t)`` is called as windows complete;
-    ``checkpoint`` (a path) saves the trained networks (npz, no pickle) for :func:`load_checkpoint`."""
+    step of the classical solution ``pinn-data`` fits). ``progress(t, loss)`` is called as windows complete
+    (the largest final loss of the windows just trained); ``checkpoint`` (a path) saves the trained networks
+    (npz, no pickle) for :func:`load_checkpoint`."""
     if any(np.ndim(v) for v in (*values.values(), *start.values())):
         raise NeurospikeError(f"method {method!r} trains on one neuron; give scalar parameters")
     options = resolve_options(method, options)

@@ -166,7 +166,7 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
         carry, record = step(params, current, carry)
         records.append({name: np.asarray(value) for name, value in record.items()})
         if progress is not None:
-            progress(min(t0 + int(carry[0]) * dt, t_end))
+            progress(min(t0 + int(carry[0]) * dt, t_end), float(np.max(records[-1]["loss"])))
         if bool(carry[4]):
             break
     train_time = time.perf_counter() - began

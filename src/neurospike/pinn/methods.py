@@ -150,7 +150,7 @@ def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, 
         records.append(jax.tree_util.tree_map(np.asarray, record))
         done_windows += int(np.sum(records[-1]["valid"]))
         if progress is not None:
-            progress(min(float(carry[0]), t_end))
+            progress(min(float(carry[0]), t_end), float(np.max(records[-1]["loss"])))
         if bool(carry[3]):
             break
         if done_windows >= limit:
@@ -238,7 +238,7 @@ def split_march(model, values, current, start, t0, t_end, options: PinnOptions, 
         carry, record = step(params, current, carry)
         records.append({name: np.asarray(value) for name, value in record.items()})
         if progress is not None:
-            progress(min(t0 + int(carry[0]) * length, t_end))
+            progress(min(t0 + int(carry[0]) * length, t_end), float(np.max(records[-1]["loss"])))
     train_time = time.perf_counter() - began
     out = {name: np.concatenate([r[name] for r in records])[:count] for name in records[0]}
     out["t"] = t0 + length * np.arange(count + 1)
