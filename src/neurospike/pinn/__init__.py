@@ -42,6 +42,8 @@ def run(model, method, values, current, start, t0, t_end, dt, options=None, prog
         raise NeurospikeError(f"method {method!r} trains on one neuron; give scalar parameters")
     options = resolve_options(method, options)
     check_model(model, method, values, options)
+    if checkpoint is not None and Path(checkpoint).suffix != ".npz":  # before training, not after
+        raise NeurospikeError(f"checkpoint {str(checkpoint)!r} must end in .npz")
     if method == "splitting-pinn":
         out = split_march(model, values, current, start, t0, t_end, options, progress)
         trajectory = _splitting_trajectory(model, method, values, out, options)

@@ -20,7 +20,7 @@ with every network warm-started from the previous window's (transfer learning).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 import jax
@@ -298,7 +298,3 @@ def locate_crossing(values, taus, level, along):
 
     low, high = jax.lax.fori_loop(0, BISECTION_STEPS, halve, (low, high))
     return found, jnp.where(found, high, jnp.nan)
-
-
-def replace_options(options: PinnOptions, **changes) -> PinnOptions:
-    return replace(options, **changes)
