@@ -21,7 +21,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Benchmarks (figures in docs/benchmarks.md); Brian2 lives in its own venv because it needs numpy < 2.4.
+# Benchmarks (figures in docs/benchmarks.md, docs/fractional.md, docs/pinn/); Brian2 lives in its own venv because it needs numpy < 2.4.
 BENCH := .venv-bench
 $(BENCH)/.installed: pyproject.toml
 	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
@@ -32,6 +32,7 @@ bench: $(STAMP) $(BENCH)/.installed
 	$(BIN)/python benchmarks/single_neuron.py
 	$(BENCH)/bin/python benchmarks/population.py --float32 --fast-math --openmp-threads 2,1
 	$(BENCH)/bin/python benchmarks/fractional.py
+	$(BIN)/python benchmarks/pinn.py
 
 # Regenerate the Izhikevich (2004) pattern table in docs/.
 docs: $(STAMP)
