@@ -97,3 +97,17 @@ def test_cli_pinn_run_and_bad_input(tmp_path):
                                str(tmp_path / "b.json"), *bad], capture_output=True, text=True)
         assert done.returncode == 2 and done.stderr.count("\n") == 1, (bad, done.stderr)
     assert not (tmp_path / "b.json").exists()
+
+
+def test_compare_puts_pinn_methods_beside_solvers_with_both_event_modes(tmp_path):
+    """``compare`` trains a PINN once (events do not apply to it) while the solvers run under both modes, and
+    the report (tables and figures) is written."""
+    small = {"adam_steps": 300, "lbfgs_steps": 50, "eval_points": 501}
+    comparison = ns.compare("lif", ["rk4", "pinn", "pinn-reset"], dt=0.1, times=[10.0, 30.0], t_end=30.0,
+                            current="constant:amplitude=2.5", events=("located", "step"), out=tmp_path / "report",
+                            pinn=small)
+    assert set(comparison.runs) == {("rk4", "located"), ("rk4", "step"), ("pinn", "located"),
+                                    ("pinn-reset", "located")}
+    reset = comparison.runs[("pinn-reset", "located")]
+    assert np.max(np.abs(reset.spikes - 10.0 * np.log(5.0) * np.arange(1, 2))) < 1e-3
+    assert (tmp_path / "report" / "traces.png").stat().st_size > 5000

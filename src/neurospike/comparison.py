@@ -316,7 +316,9 @@ class Comparison:
 
     # --- figures ------------------------------------------------------------------------------------------------
     def _runs_by_events(self):
-        return [(mode, [(m, self.runs[(m, mode)]) for m in self.methods]) for mode in self.events]
+        # a PINN method trains once, under the first events mode only
+        return [(mode, [(m, self.runs[(m, mode)]) for m in self.methods if (m, mode) in self.runs])
+                for mode in self.events]
 
     def plot_traces(self, path) -> None:
         """Each state against t (one row of panels per state, one column per events mode), over the reference."""
