@@ -8,6 +8,7 @@ the algorithms and their equations.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..errors import NeurospikeError
 from ..trajectory import Trajectory, _atomic_write
-from .engine import METHOD_DEFAULTS, PinnOptions, SubProblem, resolve_options
+from .engine import METHOD_DEFAULTS, PinnOptions, resolve_options
 from .fractional import fpinn
 from .methods import check_model, march, split_march
 from .network import apply_network, parameter_count
@@ -230,21 +231,21 @@ class PinnSolution:
         window = np.clip(np.searchsorted(self.t_start, times, side="right") - 1, 0, len(self.t_start) - 1)
         tau = (times - self.t_start[window]) / self.meta["length"]
         options = self.meta["options"]
-        sub = SubProblem(None, tuple(range(self.y0.shape[1])), (1.0,) * self.y0.shape[1], options["activation"],
-                         options["fourier"], options["initial"], 0.0, 0.0)
-        return np.asarray(_evaluate(sub, self.nets, jnp.asarray(window), jnp.asarray(tau), jnp.asarray(self.y0),
-                                    jnp.asarray(self.scale)))
+        evaluate = _evaluator(options["activation"], options["fourier"], options["initial"])
+        return np.asarray(evaluate(jax.tree_util.tree_map(jnp.asarray, self.nets), jnp.asarray(window),
+                                   jnp.asarray(tau), jnp.asarray(self.y0), jnp.asarray(self.scale)))
 
 
-def _evaluate(sub, nets, window, tau, y0, scale):
-    nets = jax.tree_util.tree_map(jnp.asarray, nets)
-
-    def one(w, s):
+@functools.lru_cache(maxsize=None)
+def _evaluator(activation: str, fourier: int, initial: str):
+    """y(τ) = y0 + τ·S·N(τ) (or y0 + S·N(τ)) of each point's window, compiled once per network form (the weights
+    and windows are traced: a new solution or new times do not recompile)."""
+    def one(nets, w, s, y0, scale):
         net = jax.tree_util.tree_map(lambda leaf: leaf[w], nets)
-        out = apply_network(net, s, sub.activation, sub.fourier)
-        return y0[w] + (s * scale[w] * out if sub.initial == "exact" else scale[w] * out)
+        out = apply_network(net, s, activation, fourier)
+        return y0[w] + (s * scale[w] * out if initial == "exact" else scale[w] * out)
 
-    return jax.jit(jax.vmap(one))(window, tau)
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0, None, None)))
 
 
 def save_checkpoint(path, trajectory: Trajectory, solution: PinnSolution | None, split_out=None) -> None:
