@@ -1,122 +1,276 @@
-"""A live simulation for the browser app (issue 5, work in progress): one neuron advanced chunk by chunk with the
-project's own jit-compiled steps, parameters and input traced so a slider never recompiles.
+"""One neuron running live, for the browser app: advanced chunk by chunk with the project's own compiled loops.
 
-Each call of :meth:`LiveSimulation.advance` runs a compiled ``lax.scan`` of ``CHUNK_STEPS`` steps of the chosen
-method (a :data:`neurospike.solvers.methods.METHODS` step) with the input held at the slider's amplitude; a step
-that carries the spiking state across its level is reset after the step, the spike time interpolated linearly
-inside it (the ``events="step"`` convention of the fixed-step loop, enough for a display).
+Integer order: :func:`neurospike.solvers.fixed_step.run`, the loop every fixed-step method uses (located spike
+events, refractory periods, the rate and non-finite guards), over ``CHUNK_STEPS`` steps at a time, its refractory
+end and last spike time carried from chunk to chunk. Fractional order (Caputo, every state of order α): the L1
+scheme with the sum-of-exponentials history (``fast-l1``, :func:`neurospike.solvers.fractional.run_l1`), its
+weights fitted to ``HORIZON_STEPS`` steps and its memory carried from chunk to chunk: O(1) work and memory per
+step however long the session runs (the direct L1 sum grows with every step, so it cannot run live).
+
+Parameters, the input amplitude, α and dt are traced arguments: moving a slider never recompiles. The input is
+the constant amplitude of the ``I`` slider. Memory per session is bounded: the recent spike times only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import collections
+import math
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import currents, models
-from .errors import NeurospikeError
-from .solvers.methods import METHODS, VectorField
+from .errors import NeurospikeError, closest
+from .simulate import DEFAULT_MAX_RATE_HZ, loop_config, run_loop
+from .solvers import fixed_step, fractional
+from .solvers.methods import METHODS
 
 LIVE_METHODS = ("euler", "rk2", "rk4", "exp-euler", "backward-euler")
-CHUNK_STEPS = 64
-_KERNELS: dict[Any, Any] = {}
+FRACTIONAL_LIVE_METHODS = ("fast-l1",)
+CHUNK_STEPS = 128  # steps per compiled call (<= fixed_step.BLOCK: one block)
+HORIZON_STEPS = 10**7  # fast-l1 weights fit this many steps (1000 s at dt 0.1 ms; 200 exponentials)
+DEFAULT_ALPHA = 0.8
+ALPHA_RANGE = (0.3, 1.0)
+DT_RANGE = (0.001, 0.5)  # ms
+RATE_WINDOW_MS = 1000.0
+SPIKES_KEPT = 4096  # recent spike times a session keeps (the firing rate needs only the last second)
+INPUT_HEADROOM = 3.0  # the I slider spans ± this many times the preset's input
 
 
-def _kernel(model, method_name):
-    """The compiled chunk: (y, t, params, current, dt) -> (trace (CHUNK, n), spike times (CHUNK,), y, t); the
-    current is a :mod:`neurospike.currents` pytree, so a new amplitude is a new traced value, not a recompile."""
-    key = (model.name, method_name)
-    if key in _KERNELS:
-        return _KERNELS[key]
-    method = METHODS[method_name]
-    rule = model.spike
-    k = model.state_index(rule.state) if rule else 0
-    groups = tuple(tuple(model.state_index(s) for s in g) for g in model.split) if model.split else None
-
-    def chunk(y, t, params, current, dt):
-        field_ = VectorField(model.derivatives, params, current, t, groups)
-
-        def one(carry, _):
-            y, t = carry
-            new = method.step(field_, t, y, dt)
-            spike = jnp.nan
-            if rule is not None:
-                level = params[rule.level]
-                crossed = (y[k] < level) & (new[k] >= level)
-                theta = jnp.clip((level - y[k]) / jnp.where(crossed, new[k] - y[k], 1.0), 0.0, 1.0)
-                spike = jnp.where(crossed, t + theta * dt, jnp.nan)
-                if rule.reset is not None:
-                    reset = jnp.stack(rule.reset(tuple(new[i] for i in range(new.shape[0])), params))
-                    new = jnp.where(crossed, reset, new)
-            return (new, t + dt), (new, spike)
-
-        (y, t), (trace, spikes) = jax.lax.scan(one, (y, t), None, length=CHUNK_STEPS)
-        return trace, spikes, y, t
-
-    _KERNELS[key] = jax.jit(chunk)
-    return _KERNELS[key]
+def preset_input(model, preset) -> float:
+    """The amplitude the I slider starts at: the preset input's largest magnitude over its run (a step's level,
+    a pulse's height), 0 for none."""
+    if preset.current is None:
+        return 0.0
+    t = np.linspace(0.0, preset.t_end, 4001)
+    values = np.asarray(preset.current(t), dtype=float)
+    return float(values[np.argmax(np.abs(values))])
 
 
-@dataclass
+def input_range(model, preset) -> tuple[float, float]:
+    """The I slider's range: ± ``INPUT_HEADROOM`` times the preset's input (the model's largest preset input
+    when the preset has none), rounded up to 1-2-5."""
+    largest = abs(preset_input(model, preset)) or max(abs(preset_input(model, p)) for p in model.presets.values())
+    span = INPUT_HEADROOM * (largest or 1.0)
+    nice = 10.0 ** math.floor(math.log10(span))
+    span = next(m * nice for m in (1, 2, 5, 10) if m * nice >= span)
+    return -span, span
+
+
+def decimate(values: np.ndarray, key: int, points: int) -> np.ndarray:
+    """Row indices keeping at most ``points`` rows of ``values`` (m, n): the min and max of column ``key`` in
+    each of points/2 buckets, in time order, so every spike peak survives."""
+    m = values.shape[0]
+    if m <= points:
+        return np.arange(m)
+    buckets = np.array_split(np.arange(m), points // 2)
+    keep = []
+    for rows in buckets:
+        column = values[rows, key]
+        keep.extend(sorted({rows[np.argmin(column)], rows[np.argmax(column)]}))
+    return np.asarray(keep)
+
+
 class LiveSimulation:
-    """One neuron running live: ``advance(ms)`` returns the new samples; ``set_param``/``amplitude`` change it."""
+    """One neuron: :meth:`advance` runs simulated time and returns its samples; :meth:`set_value` moves a slider
+    (a parameter, ``I`` or ``alpha``); :meth:`configure` switches solver or dt and keeps the state."""
 
-    model_name: str = "izhikevich"
-    preset: str | None = None
-    method: str = "rk4"
-    dt: float = 0.1
-    amplitude: float = 10.0
-    params: dict[str, float] = field(default_factory=dict)
-    t: float = 0.0
-    y: np.ndarray | None = None
-    spike_times: list[float] = field(default_factory=list)
-
-    def __post_init__(self):
-        self.model = models.get(self.model_name)
-        if self.method not in LIVE_METHODS:
-            raise NeurospikeError(f"method {self.method!r}: the live app runs {', '.join(LIVE_METHODS)}")
-        chosen = self.model.preset(self.preset)
-        self.params = {**self.model.defaults(), **chosen.params, **self.params}
+    def __init__(self, model: str = "izhikevich", preset: str | None = None, method: str | None = None,
+                 dt: float | None = None, fractional: bool = False):
+        if model not in models.REGISTRY:
+            raise NeurospikeError(f"unknown model {model!r}{closest(model, models.REGISTRY)}; models are "
+                                  f"{', '.join(models.REGISTRY)}")
+        self.model = models.get(model)
+        self.preset = self.model.preset(preset)
+        self.fractional = bool(fractional)
+        self.alpha = DEFAULT_ALPHA if self.fractional else 1.0
+        self.method = FRACTIONAL_LIVE_METHODS[0] if self.fractional else "rk4"
+        self.dt = 0.1
+        self.params = {**self.model.defaults(), **self.preset.params}
+        self.amplitude = preset_input(self.model, self.preset)
+        self.input_range = input_range(self.model, self.preset)
+        self.configure(method=method, dt=dt if dt is not None else self.preset.dt)
         self.reset()
 
-    def reset(self):
-        start = dict(zip(self.model.states, self.model.initial_state(self.params, np)))
-        start.update(self.model.preset(self.preset).initial or {})
-        self.y = np.array([start[s] for s in self.model.states], dtype=float)
-        self.t = 0.0
-        self.spike_times = []
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return FRACTIONAL_LIVE_METHODS if self.fractional else LIVE_METHODS
 
-    def set_param(self, name: str, value: float):
-        if name not in self.params:
-            raise NeurospikeError(f"unknown parameter {name!r} for model {self.model.name!r}")
-        self.params[name] = float(value)
+    def reset(self):
+        """Back to the preset's initial state at t = 0 (the slider values stay)."""
+        self.y = self._start()
+        self.t = 0.0
+        self.target = 0.0
+        self.spike_times: collections.deque = collections.deque(maxlen=SPIKES_KEPT)
+        self.spike_count = 0
+        self.carried = {"refractory_end": -np.inf, "last": -np.inf}  # integer-order loop state across chunks
+        self.memory = None  # fractional history across chunks
+        self.halted: str | None = None
+
+    def configure(self, method: str | None = None, dt: float | None = None):
+        """Another solver or step from the current state on. A new dt restarts a fractional history (its weights
+        belong to one grid)."""
+        if method is not None:
+            if method not in self.methods:
+                kind = "fractional" if self.fractional else "integer-order"
+                raise NeurospikeError(f"method {method!r}: the live {kind} model runs {', '.join(self.methods)}")
+            self.method = method
+        if dt is not None:
+            if not DT_RANGE[0] <= dt <= DT_RANGE[1]:
+                raise NeurospikeError(f"dt={dt:g} ms is outside [{DT_RANGE[0]:g}, {DT_RANGE[1]:g}]")
+            if dt != self.dt:
+                self.memory = None
+            self.dt = float(dt)
+
+    def set_value(self, name: str, value: float):
+        """A slider: the input amplitude ``I``, the order ``alpha`` (fractional models) or a parameter, each within
+        its range."""
+        if name == "I":
+            low, high = self.input_range
+        elif name == "alpha":
+            if not self.fractional:
+                raise NeurospikeError("alpha: this model is integer-order; pick its fractional variant")
+            low, high = ALPHA_RANGE
+        elif name in self.model.params:
+            low, high = self.model.params[name].range or (-math.inf, math.inf)
+        else:
+            raise NeurospikeError(f"unknown parameter {name!r} for model {self.model.name!r}"
+                                  f"{closest(name, self.model.params)}")
+        if not (math.isfinite(value) and low <= value <= high):
+            raise NeurospikeError(f"{name}={value:g} is outside [{low:g}, {high:g}]")
+        if name == "I":
+            self.amplitude = float(value)
+        elif name == "alpha":
+            self.alpha = float(value)  # the history keeps its increments; only the weights change
+        else:
+            self.params[name] = float(value)
 
     def advance(self, duration_ms: float) -> dict[str, Any]:
-        """Run at least ``duration_ms`` of simulated time (whole chunks); the samples and spikes of that span."""
-        kernel = _kernel(self.model, self.method)
-        params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in self.params.items()}
-        traces, spikes = [], []
-        target = self.t + duration_ms
-        y, t = jnp.asarray(self.y), jnp.asarray(self.t)
-        while float(t) < target - 1e-9:
-            trace, spike, y, t = kernel(y, t, params, currents.constant(float(self.amplitude)),
-                                        jnp.asarray(self.dt, dtype=jnp.float64))
-            traces.append(np.asarray(trace))
-            spikes.append(np.asarray(spike))
-        start = self.t
-        self.y, self.t = np.asarray(y), float(t)
-        trace = np.concatenate(traces)
-        spike = np.concatenate(spikes)
-        spike = spike[~np.isnan(spike)]
-        self.spike_times.extend(spike.tolist())
-        times = start + self.dt * np.arange(1, len(trace) + 1)
-        return {"t": times, "states": {s: trace[:, i] for i, s in enumerate(self.model.states)},
-                "spikes": spike, "sim_time": self.t}
+        """Run ``duration_ms`` more simulated time (whole chunks; the rounding is carried to the next call).
+        Returns the times ``t`` (m,), the states ``y`` (m, n) after each step, the new spike times and, if the
+        run had to stop (non-finite state, spikes faster than the rate guard), ``halted`` with the reason."""
+        self.target += duration_ms
+        times, rows, spikes = [], [], []
+        while self.halted is None:
+            steps = round((self.target - self.t) / self.dt)
+            if steps <= 0:
+                break
+            t, y, new_spikes = self._fractional_chunk() if self.fractional else self._chunk(min(steps, CHUNK_STEPS))
+            times.append(t)
+            rows.append(y)
+            spikes.append(new_spikes)
+        n = self.model.n_states
+        spikes = np.concatenate(spikes) if spikes else np.zeros(0)
+        self.spike_times.extend(spikes.tolist())
+        self.spike_count += len(spikes)
+        return {"t": np.concatenate(times) if times else np.zeros(0),
+                "y": np.concatenate(rows) if rows else np.zeros((0, n)), "spikes": spikes, "halted": self.halted}
 
-    def firing_rate(self, window_ms: float = 1000.0) -> float:
-        """Spikes per second over the last ``window_ms`` of simulated time."""
-        recent = [s for s in self.spike_times if s > self.t - window_ms]
-        return 1000.0 * len(recent) / min(window_ms, max(self.t, 1e-9))
+    def firing_rate(self) -> float:
+        """Spikes per second over the last ``RATE_WINDOW_MS`` of simulated time."""
+        recent = sum(1 for s in self.spike_times if s > self.t - RATE_WINDOW_MS)
+        return 1000.0 * recent / min(RATE_WINDOW_MS, max(self.t, 1e-9))
+
+    def phase_plane(self, points: int = 200) -> dict[str, Any]:
+        """The phase plane: the first state (v) against the last, the recovery variable (u, w; HH's n), with the
+        model's nullclines (none for a model without them: Hodgkin-Huxley), or for a one-state model v against
+        dv/dt with the curve dv/dt(v). The x range spans the reset (or start) to just above the spike level."""
+        x_name = self.model.states[0]
+        v = np.linspace(*self._x_range(), points)
+        if self.model.n_states == 1:
+            slope = self._slope(v[:, None])
+            return {"x": x_name, "y": f"d{x_name}/dt", "grid": v.tolist(),
+                    "curves": [{"name": f"d{x_name}/dt", "y": slope.tolist()},
+                               {"name": f"d{x_name}/dt = 0", "y": np.zeros_like(v).tolist()}]}
+        curves = []
+        if self.model.nullclines is not None:
+            with np.errstate(all="ignore"):
+                values = self.model.nullclines(v, self.params, self.amplitude)
+            for name, y in zip((x_name, self.model.states[-1]), values):
+                y = np.broadcast_to(np.asarray(y, dtype=float), v.shape)
+                curves.append({"name": f"{name}-nullcline", "y": [float(x) if np.isfinite(x) else None for x in y]})
+        return {"x": x_name, "y": self.model.states[-1], "grid": v.tolist(), "curves": curves}
+
+    def phase_y(self, y: np.ndarray) -> np.ndarray:
+        """The phase plane's y coordinate of states ``y`` (m, n): the last state, or dv/dt for one state."""
+        return y[:, -1] if self.model.n_states > 1 else self._slope(y)
+
+    def _slope(self, y):
+        return np.asarray(self.model.derivatives(self.t, tuple(y.T), self.params, self.amplitude, np)[0], dtype=float)
+
+    def _x_range(self):
+        rule = self.model.spike
+        scale = self.model.state_scales[0] if self.model.state_scales else 100.0
+        start = self._start()
+        low = high = float(start[0])
+        if rule is not None:
+            high = max(high, float(self.params[rule.level]))
+            if rule.reset is not None:
+                low = min(low, float(rule.reset(tuple(start), self.params)[0]))
+        return low - 0.2 * scale, high + 0.1 * scale
+
+    def _start(self) -> np.ndarray:
+        start = dict(zip(self.model.states, self.model.initial_state(self.params, np)))
+        start.update(self.preset.initial or {})
+        return np.array([float(start[s]) for s in self.model.states])
+
+    def _traced_params(self):
+        return {k: jnp.asarray(v, dtype=jnp.float64) for k, v in self.params.items()}
+
+    def _chunk(self, steps: int):
+        """``steps`` <= CHUNK_STEPS steps of the integer-order loop; the compiled chunk's remaining steps have
+        length 0 (so every frame advances exactly its share of time with one compiled form)."""
+        config = loop_config(self.model, METHODS[self.method], "located", CHUNK_STEPS)
+        nodes = self.t + self.dt * np.minimum(np.arange(CHUNK_STEPS + 1), steps)
+        min_interval = 1000.0 / DEFAULT_MAX_RATE_HZ
+        carried = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in self.carried.items()}
+        args = (self._traced_params(), currents.constant(self.amplitude), jnp.asarray(self.y), jnp.asarray(nodes),
+                jnp.asarray(min_interval), carried)
+        trace, spikes, counts, status, _, _ = run_loop(fixed_step.run, config, args)
+        trace = np.asarray(trace)[:steps]
+        spike_times = np.asarray(spikes[0])[0, :int(counts[0])]
+        times = nodes[1:steps + 1]
+        code = int(status["halt_code"])
+        if code != fixed_step.OK:
+            halt = float(status["halt_time"])
+            keep = times < halt
+            times, trace, spike_times = times[keep], trace[keep], spike_times[spike_times <= halt]
+            self.halted = self._halt_message(code, halt)
+        if len(times):
+            self.t, self.y = float(times[-1]), trace[-1]
+        self.carried = {"refractory_end": float(status["refractory_end"]), "last": float(status["last"])}
+        return times, trace, spike_times
+
+    def warm_up(self):
+        """Compile this solver's chunk now (one chunk run and discarded), so pressing play starts at once."""
+        saved = dict(self.__dict__)
+        try:
+            self._fractional_chunk() if self.fractional else self._chunk(1)
+        finally:
+            self.__dict__.update(saved)
+
+    def _fractional_chunk(self):
+        """One chunk of fast-l1 (a whole CHUNK_STEPS: the uniform grid cannot shorten steps; the overshoot is
+        taken off the next frame)."""
+        orders = np.full(self.model.n_states, self.alpha)
+        out = fractional.run_l1(self.model, self.params, currents.constant(self.amplitude), self.y, orders, self.t,
+                                self.dt, CHUNK_STEPS, history="soe", horizon=HORIZON_STEPS, resume=self.memory)
+        times, trace = out["t"][1:], out["y"][1:]
+        spike_times = out["spike_times"]
+        if out["status"] != "success":
+            keep = times < out["halt_time"]
+            times, trace = times[keep], trace[keep]
+            spike_times = spike_times[spike_times <= out["halt_time"]]
+            self.halted = self._halt_message(fixed_step.NON_FINITE, out["halt_time"])
+        if len(times):
+            self.t, self.y = float(times[-1]), trace[-1]
+        self.memory = out["resume"]
+        return times, trace, spike_times
+
+    def _halt_message(self, code, when):
+        if code == fixed_step.NON_FINITE:
+            return (f"{self.method} at dt {self.dt:g} ms: the state became non-finite at t = {when:.6g} ms; "
+                    f"lower dt or use backward-euler, then reset")
+        return (f"the neuron fired faster than {DEFAULT_MAX_RATE_HZ:g} Hz at t = {when:.6g} ms (a cascade of "
+                f"resets); change the parameters, then reset")

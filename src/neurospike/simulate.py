@@ -258,7 +258,8 @@ def _reference(model, values, current, start, t0, t_end, rtol, atol, min_interva
         dense=reference.dense_output(pieces))
 
 
-def _loop_config(model, method, events, capacity):
+def loop_config(model, method, events, capacity):
+    """The static choices of the fixed-step loop for ``model`` and ``method`` (also the live app's chunks)."""
     rule = model.spike
     return fixed_step.LoopConfig(
         method=method, derivatives=model.derivatives,
@@ -303,11 +304,11 @@ def _fixed_step(model, method, values, current, start, t0, t_end, dt, events, mi
     n_blocks = -(-(len(nodes) - 1) // fixed_step.BLOCK)
     _memory_check(8 * (len(nodes) * model.n_states + n_blocks * capacity * (1 + 2 * model.n_states)) * 3,
                   memory_limit, f"{len(nodes) - 1} steps x {model.n_states} states")
-    config = _loop_config(model, method, events, capacity)
+    config = loop_config(model, method, events, capacity)
     params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
     y0 = jnp.asarray([start[s] for s in model.states], dtype=jnp.float64)
     args = (params, current, y0, jnp.asarray(nodes), jnp.asarray(min_interval))
-    trace, spikes, counts, status, compile_time, run_time = _run_compiled(fixed_step.run, config, args)
+    trace, spikes, counts, status, compile_time, run_time = run_loop(fixed_step.run, config, args)
 
     trace = np.concatenate([np.asarray(y0)[None], np.asarray(trace)])
     code, halt_time = int(status["halt_code"]), float(status["halt_time"])
@@ -335,7 +336,7 @@ def _fixed_step(model, method, values, current, start, t0, t_end, dt, events, mi
         message=message, dense=step_interpolant(model, method, values, current, t, y, holds))
 
 
-def _run_compiled(loop, config, args, *static):
+def run_loop(loop, config, args, *static):
     """Compile ``loop`` for this configuration and these argument shapes (once), run it; with both times."""
     leaves, tree = jax.tree_util.tree_flatten(args)
     key = (loop, config, static, tree, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
@@ -365,7 +366,7 @@ def _population(model, method, values, current, start, t0, t_end, dt, events, mi
         max_recorded_spikes = int(math.ceil(size * (t_end - t0) * 100.0 / 1000.0)) + 1000 if rule else 0
     _memory_check(8 * (len(record_index) * model.n_states * size * 2 + 2 * max_recorded_spikes + 8 * size),
                   memory_limit, f"{len(record_index)} recorded times x {size} neurons x {model.n_states} states")
-    config = _loop_config(model, method, events, 0)
+    config = loop_config(model, method, events, 0)
     params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
     y0 = jnp.stack([jnp.broadcast_to(jnp.asarray(start[s], dtype=jnp.float64), (size,)) for s in model.states])
     block = min(population.NEURON_BLOCK, size)
@@ -375,7 +376,7 @@ def _population(model, method, values, current, start, t0, t_end, dt, events, mi
     rate_guard = events == "located" or min_interval > np.min(np.diff(nodes)) * (1 + 1e-9)
     args = (params, current, y0, jnp.asarray(nodes), jnp.asarray(record_index, dtype=jnp.int32),
             jnp.asarray(min_interval))
-    saved, counts, (times, neurons, recorded), stopped, compile_time, run_time = _run_compiled(
+    saved, counts, (times, neurons, recorded), stopped, compile_time, run_time = run_loop(
         population.run, config, args, capacity, bool(rate_guard))
     t = nodes[record_index]
     saved, stopped, counts = np.array(saved), np.asarray(stopped), np.asarray(counts)

@@ -284,10 +284,13 @@ def _careful_steps(config: LoopConfig, params, current, trace, y0, status, nodes
     return trace, inner["status"], inner["spikes"]
 
 
-def run(config: LoopConfig, params, current, y0, nodes, min_interval):
+def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=None):
     """Integrate over ``nodes`` in blocks of ``BLOCK`` steps. A block is first stepped without event handling;
     only from the first step that needs care (a spike, a non-finite state, a halt) on is a block finished by
     ``_careful_steps``, so the common case costs little more than the bare method.
+
+    ``carried`` continues an earlier run (the live app's chunks): its final status's ``refractory_end`` and
+    ``last`` spike time, so a refractory period and the rate guard span the join.
 
     Returns the trace (one state per node after the first), the spike records per block (NaN-padded, with
     counts) and the final status. Compiled once per (config, shapes); parameters and input are traced."""
@@ -296,10 +299,11 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval):
     n_blocks = -(-n_steps // BLOCK)
     n = y0.shape[0]
     capacity = config.spike_capacity + MAX_EVENTS_PER_STEP
+    carried = carried or {}
     status = {
-        "refractory_end": jnp.asarray(-jnp.inf),
+        "refractory_end": jnp.asarray(carried.get("refractory_end", -jnp.inf), dtype=y0.dtype),
         "min_interval": jnp.asarray(min_interval, dtype=y0.dtype),
-        "last": jnp.asarray(-jnp.inf),
+        "last": jnp.asarray(carried.get("last", -jnp.inf), dtype=y0.dtype),
         "count": jnp.asarray(0),
         "halted": jnp.asarray(False),
         "halt_time": jnp.asarray(jnp.nan),

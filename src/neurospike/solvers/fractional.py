@@ -65,6 +65,7 @@ history exactly as in the direct sum (the same increments). α = 1 gives b_j = 0
 
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
@@ -93,6 +94,7 @@ def l1_weights(alpha: np.ndarray, n_steps: int) -> np.ndarray:
     return weights
 
 
+@functools.lru_cache(maxsize=64)
 def exponential_sum(alpha: float, n_steps: int, tolerance: float, first: int = LOCAL_TERMS + 1):
     """Nodes s_i and weights w_i with |Σ_i w_i e^{−j s_i} − b_j| ≤ tolerance · b_j for first ≤ j ≤ n_steps, the
     L1 weight b_j = (j + 1)^{1−α} − j^{1−α} of one order 0 < α < 1 (module docstring: Gauss–Jacobi on [0, 1/N],
@@ -173,8 +175,8 @@ def _direct_push(step, increments, increment, constants):
     return jax.lax.dynamic_update_index_in_dim(increments, increment, step - 1, 1)
 
 
-def _soe_memory(n, n_steps, dtype, count):
-    return jnp.zeros((n, LOCAL_TERMS), dtype=dtype), jnp.zeros((n, count), dtype=dtype)
+def _soe_memory(n, count):
+    return jnp.zeros((n, LOCAL_TERMS), dtype=jnp.float64), jnp.zeros((n, count), dtype=jnp.float64)
 
 
 def _soe_sum(step, memory, constants, n_steps):
@@ -192,15 +194,13 @@ def _soe_push(step, memory, increment, constants):
     return jnp.concatenate([increment[:, None], recent[:, :-1]], axis=1), modes
 
 
-def _loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt):
-    """The compiled time loop; returns the trace, the per-step spike records (NaN where none) and the halt time."""
+def _loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt, resume=None):
+    """The compiled time loop; returns the trace, the per-step spike records (NaN where none) and the halt time.
+    ``resume`` = (history memory, refractory end) is where the soe history starts (None for direct)."""
     n = y0.shape[0]
     rule = model.spike
     k = model.state_index(rule.state) if rule else None
-    if history == "direct":
-        memory, history_sum, push = _direct_memory(n, n_steps, y0.dtype), _direct_sum, _direct_push
-    else:
-        memory, history_sum, push = _soe_memory(n, n_steps, y0.dtype, constants[1].shape[1]), _soe_sum, _soe_push
+    history_sum, push = (_direct_sum, _direct_push) if history == "direct" else (_soe_sum, _soe_push)
 
     def body(step, carry):
         trace, y_prev, memory, spike_time, before_all, after_all, halt_time, refractory_end = carry
@@ -239,9 +239,14 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
                 jax.lax.dynamic_update_index_in_dim(after_all, after, step - 1, 0),
                 halt_time, refractory_end)
 
+    refractory_end = jnp.asarray(-jnp.inf, dtype=y0.dtype)
+    if resume is not None:
+        memory, refractory_end = resume
+    if history == "direct":
+        memory = _direct_memory(n, n_steps, y0.dtype)
     trace = jnp.zeros((n_steps + 1, n), dtype=y0.dtype).at[0].set(y0)
     carry = (trace, y0, memory, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
-             jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan), jnp.asarray(-jnp.inf, dtype=y0.dtype))
+             jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan), refractory_end)
     return jax.lax.fori_loop(1, n_steps + 1, body, carry)
 
 
@@ -309,7 +314,7 @@ def check_run(scheme, model, params, y0, alpha, dt, n_steps, events):
 
 
 def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True, events="located",
-           history="direct", tolerance=FAST_L1_TOLERANCE):
+           history="direct", tolerance=FAST_L1_TOLERANCE, horizon=None, resume=None):
     """Integrate D^α y = f(t, y) (Caputo, order ``alpha[i]`` ∈ (0, 1] for state i; 1 = integer order) with the L1
     scheme over ``n_steps`` uniform steps of ``dt`` from ``t0``; see the module docstring for the scheme and the
     treatment of resets. ``params`` maps every parameter of ``model`` to a scalar; ``current`` is a
@@ -317,6 +322,11 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
     ``history="soe"`` approximates the weights b_j, j > ``LOCAL_TERMS``, by a sum of exponentials with relative
     error ≤ ``tolerance`` (O(N·N_exp) work, O(N_exp) memory; the ``fast-l1`` method). Compiled once per (model,
     n_steps, options, N_exp); parameters, orders, dt and input are traced.
+
+    Continuing a run (``history="soe"`` only; the live app advances a neuron in short chunks): ``horizon`` is the
+    number of steps the exponential sum must fit (default ``n_steps``; fix it so every chunk has the same
+    weights), and ``resume`` the ``resume`` entry of the previous chunk's result (its history memory and
+    refractory end), with ``y0`` and ``t0`` its last node and the same orders, ``dt`` and ``horizon``.
 
     Returns numpy arrays: ``t`` (n_steps + 1,), ``y`` (n_steps + 1, n) on the grid (post-reset values at the nodes
     of spiking steps), ``spike_times``, ``before``/``after`` (the states just before and after each reset),
@@ -327,17 +337,25 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
     if history == "soe" and not (isinstance(tolerance, float) and 1e-15 <= tolerance < 1e-2):
         raise NeurospikeError(f"tolerance={tolerance!r} must be a float in [1e-15, 1e-2)")
     y0, alpha, n_steps = check_run("L1", model, params, y0, alpha, dt, n_steps, events)
+    horizon = n_steps if horizon is None else horizon
+    if (horizon != n_steps or resume is not None) and history != "soe":
+        raise NeurospikeError("horizon and resume continue a run with the soe (fast-l1) history only")
+    if int(horizon) != horizon or horizon < n_steps:
+        raise NeurospikeError(f"horizon={horizon!r} must be an integer >= n_steps={n_steps}")
 
-    constants = (_direct_constants if history == "direct" else _soe_constants)(alpha, n_steps, tolerance)
+    constants = (_direct_constants if history == "direct" else _soe_constants)(alpha, int(horizon), tolerance)
+    if history == "soe" and resume is None:  # a fresh run starts from an empty memory (one compiled form for both)
+        resume = (_soe_memory(len(alpha), constants[1].shape[1]), jnp.asarray(-jnp.inf, dtype=jnp.float64))
     scale = dt ** alpha * gamma(2.0 - alpha)
     args = ({k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}, current, jnp.asarray(y0),
             tuple(jnp.asarray(c) for c in constants), jnp.asarray(scale), jnp.asarray(float(t0)),
-            jnp.asarray(float(dt)))
+            jnp.asarray(float(dt)), resume)
     loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
         (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), loop, args)
-    trace, _, _, spike_time, before, after, halt_time, _ = outputs
-    return run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
+    trace, _, memory, spike_time, before, after, halt_time, refractory_end = outputs
+    result = run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
+    return dict(result, resume=(memory, refractory_end) if history == "soe" else None)
 
 
 def run_compiled(static, loop, args, compiler_options=None):
