@@ -17,7 +17,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disa
 SCRIPT = Path(__file__).resolve().parents[1] / "src" / "neurospike" / "app" / "static" / "neuron3d.js"
 PAGE = "<body style='margin:0;background:#000'><canvas id='c' style='width:400px;height:300px'></canvas></body>"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian's chromium is not installed at {CHROMIUM}")
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason=f"Debian's chromium is not installed at {CHROMIUM}")
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +123,11 @@ def test_voltage_sets_soma_colour_and_its_pixels_monotonically(open_page, errors
     lit = [luminance(p) for p in pixels[1:-1]]
     assert all(a < b for a, b in zip(lit, lit[1:])), pixels
     assert lit[-1] - lit[0] > 100, pixels
+    # the pixel is the soma's colour, lit (never darker); below the glow threshold it stays close to it
+    for colour, pixel in zip(colours, pixels):
+        assert all(p >= c - 8 for c, p in zip(colour, pixel)), (colour, pixel)
+    for colour, pixel in zip(colours[1:4], pixels[1:4]):
+        assert max(abs(c - p) for c, p in zip(colour, pixel)) < 60, (colour, pixel)
     assert errors == []
 
 

@@ -1,4 +1,4 @@
-"""The command line: ``neurospike models | simulate | compare | convergence | sweep-alpha | paper`` (README,
+"""The command line: ``neurospike models | simulate | compare | convergence | sweep-alpha | paper | app`` (README,
 "Command line").
 
 Every bad input ends the same way, before anything runs or is written: one line ``neurospike: error: …`` on
@@ -341,6 +341,40 @@ def paper(
         _, markdown = splitting_pinn_report(out, quick=quick, progress=progress, only=only)
     print(markdown)
     print(f"report written to {out}/")
+
+
+@app.command("app")
+def live_app(
+    port: int = typer.Option(8050, "--port", help="TCP port (1-65535)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on; 0.0.0.0 exposes the app to "
+                                                          "the network (it has no authentication)."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
+) -> None:
+    """Start the live browser app: sliders, solver toggle, streaming traces, phase plane and a 3D neuron."""
+    import socket
+
+    import uvicorn
+
+    from .app.server import MAX_MESSAGE_BYTES, create_app
+
+    if not 1 <= port <= 65535:
+        raise NeurospikeError(f"--port {port} is outside 1-65535")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:  # a clear error now, not a traceback later
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as error:
+        raise NeurospikeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    _enable_compilation_cache()
+    url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
+    print(f"neurospike live app on {url}  (Ctrl-C stops it)", flush=True)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    # ws_max_size: a frame beyond 16x the protocol's limit closes that socket before it is read into memory
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning", ws_max_size=16 * MAX_MESSAGE_BYTES)
 
 
 # --- entry point ------------------------------------------------------------------------------------------------

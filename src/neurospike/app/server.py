@@ -36,7 +36,7 @@ from ..errors import NeurospikeError
 from ..live import ALPHA_RANGE, DT_RANGE, FRACTIONAL_LIVE_METHODS, LIVE_METHODS, LiveSimulation, decimate, \
     input_range, preset_input
 
-FRAME_S = 1.0 / 30.0
+FRAME_S = 1.0 / 40.0  # frames a second: above the 30 the page must draw, with room for jitter
 POINTS_PER_FRAME = 200
 MAX_MESSAGE_BYTES = 4096
 MAX_MESSAGES_PER_SECOND = 50
@@ -147,9 +147,11 @@ def create_app() -> FastAPI:
     def page():
         return HTMLResponse(static_file("index.html").read_text(encoding="utf-8"))
 
+    assets = {p.name for p in static_file("").iterdir() if p.suffix in (".js", ".css")}
+
     @app.get("/static/{name}")
     def asset(name: str):
-        if name not in ("app.js", "app.css", "neuron3d.js"):
+        if name not in assets:  # only the page's own files, never a path
             return JSONResponse({"error": f"no static file {name!r}"}, status_code=404)
         return FileResponse(static_file(name))
 
@@ -254,8 +256,9 @@ def create_app() -> FastAPI:
                 await send({"type": "error", "message": out["halted"]})
 
         async def stream():
+            due = time.monotonic()
             while True:
-                began = time.monotonic()
+                due = max(due + FRAME_S, time.monotonic() - FRAME_S)  # a steady rate; no burst after a stall
                 if live["playing"]:
                     try:
                         await frame()
@@ -264,7 +267,7 @@ def create_app() -> FastAPI:
                     except Exception as failure:  # noqa: BLE001 - a bug must not end the session silently
                         live["playing"] = False
                         await send({"type": "error", "message": f"simulation stopped: {failure}"})
-                await asyncio.sleep(max(0.0, FRAME_S - (time.monotonic() - began)))
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
 
         streamer, warming = None, []
         try:

@@ -41,7 +41,7 @@
   var HI_LEVELS = 4;
   var TAIL = 3;                   // tail sprites behind each particle
 
-  // Segment kinds.
+  // Segment kinds (MYELIN and BOUTON only pick palette entries: sheaths and boutons are drawn separately).
   var DENDRITE = 0, AXON = 1, MYELIN = 2, TERMINAL = 3, BOUTON = 4;
   // outline colour, core (highlight) colour
   var KIND_COLOURS = [
@@ -124,10 +124,11 @@
     // A wiggly tapered branch; returns the list of its points' positions and their indices and widths.
     function branch(start, startIdx, dir, length, steps, w0, w1, wiggle, kind) {
       var p = start.slice(), d = dir.slice(), prev = startIdx, out = [], first = segA.length;
+      var bend = rvec(wiggle * 0.55);                    // a steady curvature plus a little noise
       chain++;
       for (var i = 1; i <= steps; i++) {
-        var r = rvec(wiggle);
-        d = norm([d[0] + r[0], d[1] + r[1], d[2] + r[2]]);
+        var r = rvec(wiggle * 0.45);
+        d = norm([d[0] + bend[0] + r[0], d[1] + bend[1] + r[1], d[2] + bend[2] + r[2]]);
         var step = length / steps;
         p = [p[0] + d[0] * step, p[1] + d[1] * step, p[2] + d[2] * step];
         var idx = point(p);
@@ -145,20 +146,20 @@
     var nDend = 6;
     for (var k = 0; k < nDend; k++) {
       var phi = (k / nDend) * Math.PI * 2 + (rnd() - 0.5) * 0.7;
-      var theta = 0.45 + rnd() * 0.75;                    // angle away from -x
+      var theta = 0.55 + rnd() * 0.8;                    // angle away from -x
       var dir = norm([-Math.cos(theta), Math.sin(theta) * Math.cos(phi), Math.sin(theta) * Math.sin(phi)]);
       var start = [dir[0] * 0.7 * SOMA_R, dir[1] * 0.7 * SOMA_R, dir[2] * 0.7 * SOMA_R];
-      var length = 3.0 + rnd() * 1.8;
-      var main = branch(start, point(start), dir, length, 11, 0.44, 0.045, 0.22, DENDRITE);
+      var length = 3.2 + rnd() * 1.8;
+      var main = branch(start, point(start), dir, length, 8, 0.44, 0.045, 0.26, DENDRITE);
       var nSub = 2 + (rnd() < 0.4 ? 1 : 0);
       for (var s = 0; s < nSub; s++) {
-        var at = main[2 + Math.floor(rnd() * 6)];
+        var at = main[1 + Math.floor(rnd() * 5)];
         var pp = perps(at.d), ang = rnd() * Math.PI * 2, spread = 0.75 + rnd() * 0.4;
         var sd = norm([
           at.d[0] + spread * (Math.cos(ang) * pp[0][0] + Math.sin(ang) * pp[1][0]),
           at.d[1] + spread * (Math.cos(ang) * pp[0][1] + Math.sin(ang) * pp[1][1]),
           at.d[2] + spread * (Math.cos(ang) * pp[0][2] + Math.sin(ang) * pp[1][2])]);
-        branch(at.p, at.idx, sd, 1.3 + rnd() * 1.1, 6, at.w * 0.7, 0.035, 0.25, DENDRITE);
+        branch(at.p, at.idx, sd, 1.3 + rnd() * 1.1, 4, at.w * 0.7, 0.035, 0.3, DENDRITE);
       }
     }
 
@@ -209,7 +210,7 @@
         endD[0] + spr * (Math.cos(a) * tp[0][0] + Math.sin(a) * tp[1][0]),
         endD[1] + spr * (Math.cos(a) * tp[0][1] + Math.sin(a) * tp[1][1]),
         endD[2] + spr * (Math.cos(a) * tp[0][2] + Math.sin(a) * tp[1][2])]);
-      var tb = branch(endP, axonIdx[AXON_SEGMENTS], td, 1.0 + rnd() * 0.6, 5, 0.11, 0.06, 0.18, TERMINAL);
+      var tb = branch(endP, axonIdx[AXON_SEGMENTS], td, 1.0 + rnd() * 0.6, 4, 0.11, 0.06, 0.2, TERMINAL);
       var path = [axonIdx[AXON_SEGMENTS]];
       for (var m = 0; m < tb.length; m++) path.push(tb[m].idx);
       terminals.push(path);
@@ -243,11 +244,12 @@
     };
   }
 
-  function makeGlowSprite(doc) {
-    var size = 64, c = doc.createElement('canvas');
+  // A glow: white-hot core, yellow, orange halo, transparent edge; radius r device pixels (canvas 2r x 2r).
+  function makeGlowSprite(doc, r) {
+    var size = 2 * r, c = doc.createElement('canvas');
     c.width = c.height = size;
-    var g = c.getContext('2d'), h = size / 2;
-    var grad = g.createRadialGradient(h, h, 0, h, h, h);
+    var g = c.getContext('2d');
+    var grad = g.createRadialGradient(r, r, 0, r, r, r);
     grad.addColorStop(0.0, 'rgba(255, 255, 245, 1)');
     grad.addColorStop(0.12, 'rgba(255, 250, 205, 0.95)');
     grad.addColorStop(0.3, 'rgba(255, 205, 90, 0.5)');
@@ -273,7 +275,7 @@
     this.rotation = {yaw: DEFAULT_YAW, pitch: DEFAULT_PITCH};
     this.stats = {frames: 0, lastFrameMs: 0};
 
-    var g = this._geo = buildGeometry(options.seed >>> 0 || 20240607);
+    var g = this._geo = buildGeometry(options.seed >>> 0 || 7);
     var nPts = g.pts.length / 3;
     this._sx = new Float32Array(nPts);
     this._sy = new Float32Array(nPts);
@@ -291,7 +293,9 @@
 
     this._bg = parseColour(this.background);
     this._buildPalette();
-    this._glow = makeGlowSprite(canvas.ownerDocument || document);
+    this._doc = canvas.ownerDocument || document;
+    this._glow = makeGlowSprite(this._doc, 32);
+    this._sprites = [];                                  // glows pre-scaled to integer radii (device px)
     this.setVoltage(-70, -80, 40);
 
     this._cssW = -1; this._cssH = -1; this._dpr = -1; this._sizeDirty = true;
@@ -370,7 +374,7 @@
     this._soma = [Math.round(c[0]), Math.round(c[1]), Math.round(c[2])];
     this._somaCss = rgb(this._soma);
     this._somaHi = rgb(mix(this._soma, [255, 255, 255], 0.55));
-    this._somaDark = rgb([c[0] * 0.3 + this._bg[0] * 0.2, c[1] * 0.3 + this._bg[1] * 0.2, c[2] * 0.3 + this._bg[2] * 0.2]);
+    this._somaDark = rgb(mix(mix(c, [0, 0, 0], 0.7), this._bg, 0.2));
   };
 
   proto.somaColor = function () { return this._somaCss; };
@@ -607,7 +611,9 @@
   proto._drawRun = function (ctx, r, fog) {
     var g = this._geo, A = g.segA, B = g.segB, Wd = g.segW, SX = this._sx, SY = this._sy, SC = this._sc;
     var pal = this._pal, s0 = g.runFirst[r], s1 = s0 + g.runCount[r], i, a, b, w, off;
+    var sh = g.runSheath[r], hid0 = sh < 0 ? s1 : s0 + 1, hid1 = sh < 0 ? s1 : s1 - 1;   // bare axon under a sheath
     for (i = s0; i < s1; i++) {
+      if (i >= hid0 && i < hid1) continue;
       a = A[i]; b = B[i];
       w = Wd[i] * (SC[a] + SC[b]) * 0.5;
       ctx.strokeStyle = pal[this._segPal(i, fog)];
@@ -615,6 +621,7 @@
       ctx.beginPath(); ctx.moveTo(SX[a], SY[a]); ctx.lineTo(SX[b], SY[b]); ctx.stroke();
     }
     for (i = g.runLo[r]; i < g.runHi[r]; i++) {
+      if (i >= hid0 && i < hid1) continue;
       a = A[i]; b = B[i];
       w = Wd[i] * (SC[a] + SC[b]) * 0.5;
       if (w < 1.8) continue;
@@ -623,7 +630,6 @@
       ctx.lineWidth = w * 0.42;
       ctx.beginPath(); ctx.moveTo(SX[a] - off, SY[a] - off); ctx.lineTo(SX[b] - off, SY[b] - off); ctx.stroke();
     }
-    var sh = g.runSheath[r];
     if (sh < 0) return;
     var P = g.axonIdx, first = sh + 2, last = sh + SHEATH_PERIOD - 2, hot = 0;
     for (i = sh; i < sh + SHEATH_PERIOD; i++) if (this._axonHi[i] > hot) hot = this._axonHi[i];
@@ -665,47 +671,57 @@
   };
 
   var POS = new Float32Array(4);
+  var MAX_SPRITE_R = 160;
+
+  // The glow pre-scaled to radius r (device px): blitting it unscaled is much cheaper than scaling 64 px each time.
+  proto._sprite = function (r) {
+    r = r < 2 ? 2 : (r > MAX_SPRITE_R ? MAX_SPRITE_R : r);
+    return this._sprites[r] || (this._sprites[r] = makeGlowSprite(this._doc, r));
+  };
+
+  // One glow at CSS position (x, y) with CSS radius rad, in device pixels with an identity transform.
+  proto._blit = function (ctx, x, y, rad, alpha) {
+    if (alpha <= 0.01) return;
+    var dpr = this._dpr, r = Math.round(rad * dpr);
+    ctx.globalAlpha = alpha > 1 ? 1 : alpha;
+    ctx.drawImage(this._sprite(r), Math.round(x * dpr) - r, Math.round(y * dpr) - r);
+  };
 
   proto._drawParticles = function (ctx, now) {
     if (this._count === 0) return;
-    var travel = this.travelMs, fade = this.fadeMs, glow = this._glow, g = this._geo;
-    var SX = this._sx, SY = this._sy, SC = this._sc;
-    var lots = this._count > 60;                         // keep the cost bounded with many particles
+    var travel = this.travelMs, fade = this.fadeMs, g = this._geo;
+    var SX = this._sx, SY = this._sy, SC = this._sc, T = g.terminals;
+    var tail = this._count > 120 ? 0 : (this._count > 50 ? 1 : TAIL);   // bounded cost with many particles
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.globalCompositeOperation = 'lighter';
     for (var i = 0; i < this._count; i++) {
       var age = now - this._born[(this._head + i) % MAX_PARTICLES];
-      var size, alpha;
       if (age < travel) {
         var p = age / travel;
-        for (var t = lots ? 1 : TAIL; t >= 1; t--) {     // fading tail
+        for (var t = tail; t >= 1; t--) {                // a short fading tail
           var pt = p - t * 0.016;
           if (pt < 0) continue;
           this._axonPos(pt, POS);
-          size = 0.42 * POS[2] * (1 - t * 0.17);
-          ctx.globalAlpha = 0.5 * (1 - t / (TAIL + 1)) * this._somaShade(POS[0], POS[1], POS[3]);
-          ctx.drawImage(glow, POS[0] - size, POS[1] - size, 2 * size, 2 * size);
+          this._blit(ctx, POS[0], POS[1], 0.42 * POS[2] * (1 - t * 0.17),
+            0.5 * (1 - t / (TAIL + 1)) * this._somaShade(POS[0], POS[1], POS[3]));
         }
-        this._axonPos(p, POS);
-        size = 0.62 * POS[2];
-        ctx.globalAlpha = Math.min(1, 0.35 + p * 4) * this._somaShade(POS[0], POS[1], POS[3]);
-        ctx.drawImage(glow, POS[0] - size, POS[1] - size, 2 * size, 2 * size);
+        this._axonPos(p, POS);                           // fades in at the hillock, hidden behind the soma
+        this._blit(ctx, POS[0], POS[1], 0.6 * POS[2],
+          Math.min(1, 0.35 + p * 4) * this._somaShade(POS[0], POS[1], POS[3]));
       } else {
         // spreads into the terminal branches and fades
-        var q = (age - travel) / fade;
-        alpha = (1 - q) * (1 - q);
-        var T = g.terminals;
+        var q = (age - travel) / fade, alpha = (1 - q) * (1 - q);
         for (var k = 0; k < T.length; k++) {
           var path = T[k], x = q * (path.length - 1), j = Math.min(path.length - 2, Math.floor(x)), f = x - j;
           var a = path[j], b = path[j + 1];
-          var px = SX[a] + (SX[b] - SX[a]) * f, py = SY[a] + (SY[b] - SY[a]) * f;
-          size = 0.42 * (SC[a] + (SC[b] - SC[a]) * f);
-          ctx.globalAlpha = alpha;
-          ctx.drawImage(glow, px - size, py - size, 2 * size, 2 * size);
+          this._blit(ctx, SX[a] + (SX[b] - SX[a]) * f, SY[a] + (SY[b] - SY[a]) * f,
+            0.42 * (SC[a] + (SC[b] - SC[a]) * f), alpha);
         }
       }
     }
     ctx.globalAlpha = 1;
     ctx.globalCompositeOperation = 'source-over';
+    ctx.setTransform(this._dpr, 0, 0, this._dpr, 0, 0);
   };
 
   Neuron3D.AXON_TRAVEL_MS = AXON_TRAVEL_MS;
