@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench docs clean
+.PHONY: demo test install browser bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,16 @@ demo: $(STAMP)
 	$(BIN)/neurospike compare izhikevich2007 --methods euler,backward-euler,rk2,exp-euler,rk4 --dt 0.1 \
 		--times 0,250,500,750,1000 --out report/
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium (never `playwright install`); installed here when missing (root or sudo).
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$SUDO apt-get install -y -q chromium >/dev/null || { $$SUDO apt-get update -q >/dev/null && \
+		$$SUDO apt-get install -y -q chromium >/dev/null; } || \
+		echo "make: could not install chromium; the browser tests will be skipped"; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 # Benchmarks (figures in docs/benchmarks.md, docs/fractional.md, docs/pinn/); Brian2 lives in its own venv because it needs numpy < 2.4.
@@ -28,11 +37,12 @@ $(BENCH)/.installed: pyproject.toml
 	$(BENCH)/bin/python -m pip install --quiet -e ".[bench]"
 	touch $@
 
-bench: $(STAMP) $(BENCH)/.installed
+bench: $(STAMP) $(BENCH)/.installed browser
 	$(BIN)/python benchmarks/single_neuron.py
 	$(BENCH)/bin/python benchmarks/population.py --float32 --fast-math --openmp-threads 2,1
 	$(BENCH)/bin/python benchmarks/fractional.py
 	$(BIN)/python benchmarks/pinn.py
+	$(BIN)/python benchmarks/app.py
 
 # Regenerate the Izhikevich (2004) pattern table in docs/.
 docs: $(STAMP)

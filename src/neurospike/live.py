@@ -22,7 +22,7 @@ import numpy as np
 
 from . import currents, models
 from .errors import NeurospikeError, closest
-from .simulate import DEFAULT_MAX_RATE_HZ, loop_config, run_loop
+from .simulate import DEFAULT_MAX_RATE_HZ, loop_config, merge_spikes, run_loop
 from .solvers import fixed_step, fractional
 from .solvers.methods import METHODS
 
@@ -148,8 +148,9 @@ class LiveSimulation:
 
     def advance(self, duration_ms: float) -> dict[str, Any]:
         """Run ``duration_ms`` more simulated time (whole chunks; the rounding is carried to the next call).
-        Returns the times ``t`` (m,), the states ``y`` (m, n) after each step, the new spike times and, if the
-        run had to stop (non-finite state, spikes faster than the rate guard), ``halted`` with the reason."""
+        Returns the times ``t`` (m,) and states ``y`` (m, n): the state after each step, and at each spike the
+        states just before and after it (two rows at the spike time); the new spike times; and, if the run had to
+        stop (non-finite state, spikes faster than the rate guard), ``halted`` with the reason."""
         self.target += duration_ms
         times, rows, spikes = [], [], []
         while self.halted is None:
@@ -229,17 +230,26 @@ class LiveSimulation:
                 jnp.asarray(min_interval), carried)
         trace, spikes, counts, status, _, _ = run_loop(fixed_step.run, config, args)
         trace = np.asarray(trace)[:steps]
-        spike_times = np.asarray(spikes[0])[0, :int(counts[0])]
+        count = int(counts[0])
+        spike_times, before, after = (np.asarray(buffer)[0, :count] for buffer in spikes)
         times = nodes[1:steps + 1]
         code = int(status["halt_code"])
+        self.carried = {"refractory_end": float(status["refractory_end"]), "last": float(status["last"])}
         if code != fixed_step.OK:
-            halt = float(status["halt_time"])
-            keep = times < halt
-            times, trace, spike_times = times[keep], trace[keep], spike_times[spike_times <= halt]
-            self.halted = self._halt_message(code, halt)
+            self.halted = self._halt_message(code, float(status["halt_time"]))
+        return self._keep(times, trace, spike_times, before, after, float(status["halt_time"]))
+
+    def _keep(self, times, trace, spike_times, before, after, halt_time):
+        """Take a chunk's nodes (those before a halt) as the new state; return them with each spike's states just
+        before and after its reset inserted at the spike time (so a plotted spike reaches its peak)."""
+        if np.isfinite(halt_time):
+            keep = times < halt_time
+            times, trace = times[keep], trace[keep]
+            fired = spike_times <= halt_time
+            spike_times, before, after = spike_times[fired], before[fired], after[fired]
         if len(times):
             self.t, self.y = float(times[-1]), trace[-1]
-        self.carried = {"refractory_end": float(status["refractory_end"]), "last": float(status["last"])}
+        times, trace = merge_spikes(times, trace, spike_times, before, after)
         return times, trace, spike_times
 
     def warm_up(self):
@@ -256,17 +266,11 @@ class LiveSimulation:
         orders = np.full(self.model.n_states, self.alpha)
         out = fractional.run_l1(self.model, self.params, currents.constant(self.amplitude), self.y, orders, self.t,
                                 self.dt, CHUNK_STEPS, history="soe", horizon=HORIZON_STEPS, resume=self.memory)
-        times, trace = out["t"][1:], out["y"][1:]
-        spike_times = out["spike_times"]
-        if out["status"] != "success":
-            keep = times < out["halt_time"]
-            times, trace = times[keep], trace[keep]
-            spike_times = spike_times[spike_times <= out["halt_time"]]
-            self.halted = self._halt_message(fixed_step.NON_FINITE, out["halt_time"])
-        if len(times):
-            self.t, self.y = float(times[-1]), trace[-1]
         self.memory = out["resume"]
-        return times, trace, spike_times
+        if out["status"] != "success":
+            self.halted = self._halt_message(fixed_step.NON_FINITE, out["halt_time"])
+        return self._keep(out["t"][1:], out["y"][1:], out["spike_times"], out["before"], out["after"],
+                          out["halt_time"])
 
     def _halt_message(self, code, when):
         if code == fixed_step.NON_FINITE:

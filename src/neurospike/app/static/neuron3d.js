@@ -7,7 +7,8 @@
  * The geometry is seeded (mulberry32), so the neuron looks the same on every load.
  *
  *   const n = new Neuron3D(canvas, {background: '#0b1020'});  // options: background, travelMs (800), fadeMs (320),
- *                                                              // autoRotate (true), autoRotateSpeed (rad/s), seed
+ *                                                              // autoRotate (true), autoRotateSpeed (rad/s), seed,
+ *                                                              // maxFps (30: draws a second)
  *   n.setVoltage(v, low, high);   // mV; low -> cool dark blue, high -> bright yellow/white (clamped)
  *   n.spike();                    // one particle: hillock -> terminals in travelMs, then it fades (max 200 kept)
  *   n.setRotation(yaw, pitch);    // radians; n.rotation is {yaw, pitch}; pitch is clamped to +-1.4
@@ -272,6 +273,7 @@
     this.autoRotate = options.autoRotate !== false;
     this.autoRotateSpeed = typeof options.autoRotateSpeed === 'number' ? options.autoRotateSpeed : AUTO_ROTATE_SPEED;
     this.maxParticles = MAX_PARTICLES;
+    this.maxFps = options.maxFps > 0 ? +options.maxFps : 30;
     this.rotation = {yaw: DEFAULT_YAW, pitch: DEFAULT_PITCH};
     this.stats = {frames: 0, lastFrameMs: 0};
 
@@ -472,6 +474,9 @@
   proto._tick = function (now) {
     if (!this._alive) return;
     this._raf = global.requestAnimationFrame(this._frame);
+    // at most maxFps draws a second: the glows are painted in software without a GPU, and the page's traces
+    // need the main thread more than the neuron needs 60 frames
+    if (this._lastNow && now - this._lastNow < 1000 / this.maxFps - 2) return;
     var t0 = performance.now();
     var dt = this._lastNow ? Math.min(100, Math.max(0, now - this._lastNow)) : 0;
     this._lastNow = now;

@@ -138,13 +138,30 @@
             g.strokeStyle = (row.colors || this.colors)[k % this.colors.length];
             g.lineWidth = k === 0 ? 1.5 : 1.2;
             g.beginPath();
-            let pen = false;
+            // one pixel column at a time: its first, lowest, highest and last point (an oscilloscope's envelope),
+            // so a dense window strokes ~4 points a pixel, not 10^4 segments (software raster in headless Chromium)
+            let pen = false, column = NaN, firstY = 0, lowY = 0, highY = 0, lastY = 0;
+            const flush = () => {
+              if (isNaN(column)) return;
+              if (pen) g.lineTo(column, firstY); else { g.moveTo(column, firstY); pen = true; }
+              if (lowY !== firstY) g.lineTo(column, lowY);
+              if (highY !== lowY) g.lineTo(column, highY);
+              if (lastY !== highY) g.lineTo(column, lastY);
+            };
             for (let i = Math.max(0, first - 1); i < values.length; i++) {
               const v = values[i];
-              if (v === null || !isFinite(v)) { pen = false; continue; }
-              const px = x(times[i]), py = y(v);
-              if (pen) g.lineTo(px, py); else { g.moveTo(px, py); pen = true; }
+              if (v === null || !isFinite(v)) { flush(); column = NaN; pen = false; continue; }
+              const px = Math.round(x(times[i])), py = y(v);
+              if (px !== column) {
+                flush();
+                column = px; firstY = lowY = highY = lastY = py;
+              } else {
+                if (py < lowY) lowY = py;
+                if (py > highY) highY = py;
+                lastY = py;
+              }
             }
+            flush();
             g.stroke();
           });
           g.restore();

@@ -1,0 +1,182 @@
+"""The live app end to end: `neurospike app` started as a user would, driven in Debian's headless chromium by
+playwright. Play advances the simulated time and counts spikes, a larger input fires faster, solver, model and
+fractional order switch, CSV and PNG export what is shown, two tabs are independent sessions, and a screenshot
+goes to report/app.png. Launch options as in DEVELOPERS.md; `playwright install` is never used."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing: apt-get install -y "
+                                                                      "chromium (.ci/run does)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """`neurospike app` on a free port; its URL. Stopped (and checked to have survived) at the end."""
+    port = free_port()
+    script = shutil.which("neurospike", path=str(Path(sys.executable).parent)) or "neurospike"
+    process = subprocess.Popen([script, "app", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "NEUROSPIKE_CACHE": str(ROOT / ".pytest-jax-cache")})
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "api/health", timeout=1).read()
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"neurospike app exited: {process.stderr.read()}")
+            time.sleep(0.1)
+    assert f"localhost:{port}" in process.stdout.readline()  # it prints the URL
+    yield url
+    assert process.poll() is None, "the server died during the tests"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1500, "height": 850}, accept_downloads=True)
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    opened.goto(server)
+    opened.wait_for_function("window.neurospike && window.neurospike.config && window.neurospike.connected")
+    yield opened
+    context.close()
+    assert not problems, problems
+
+
+def number(page, testid: str) -> float:
+    return float(page.get_by_test_id(testid).inner_text())
+
+
+def wait_until(page, testid: str, condition: str, timeout: float = 20_000):
+    page.wait_for_function(f"(() => {{ const x = parseFloat(document.querySelector('[data-testid={testid}]')"
+                           f".textContent); return {condition}; }})()", timeout=timeout)
+
+
+def configured(page, **expected):
+    checks = " && ".join(f"c.{key} === {value!r}" if isinstance(value, str) else
+                         f"c.{key} === {str(value).lower()}" for key, value in expected.items())
+    page.wait_for_function(f"(() => {{ const c = window.neurospike.config; return {checks}; }})()")
+
+
+def test_play_advances_time_and_spikes_and_a_larger_input_fires_faster(page):
+    assert number(page, "sim-time") == 0.0 and number(page, "spike-count") == 0
+    page.get_by_test_id("slider-I").fill("5")
+    page.get_by_test_id("play").click()
+    wait_until(page, "sim-time", "x > 1500")
+    wait_until(page, "spike-count", "x > 3")
+    slow = number(page, "firing-rate")
+    page.get_by_test_id("slider-I").fill("40")
+    start = number(page, "sim-time")
+    wait_until(page, "sim-time", f"x > {start + 1200}")  # the rate is counted over the last 1000 ms
+    fast = number(page, "firing-rate")
+    assert fast > 2 * slow > 0, (slow, fast)
+    latencies = page.evaluate("window.neurospike.latencies")
+    assert latencies, "a slider change was never seen in a drawn trace"
+    page.get_by_test_id("pause").click()
+    page.wait_for_timeout(300)
+    paused = number(page, "sim-time")
+    page.wait_for_timeout(400)
+    assert number(page, "sim-time") == paused
+    page.get_by_test_id("reset").click()
+    wait_until(page, "sim-time", "x === 0")
+
+
+def test_solver_model_and_fractional_switches(page):
+    page.get_by_test_id("play").click()
+    wait_until(page, "sim-time", "x > 300")
+    page.get_by_test_id("solver-select").select_option("euler")
+    configured(page, method="euler")
+    before = number(page, "sim-time")
+    assert before > 300  # a solver switch keeps the running neuron
+    wait_until(page, "sim-time", f"x > {before + 300}")
+
+    page.get_by_test_id("model-select").select_option("lif")
+    configured(page, model="lif", fractional=False)
+    assert page.get_by_test_id("slider-v_th").count() == 1 and page.get_by_test_id("slider-a").count() == 0
+    wait_until(page, "spike-count", "x > 3")  # tonic LIF, I = 2.5 nA: one spike every 16.1 ms
+
+    page.get_by_test_id("model-select").select_option("izhikevich:fractional")
+    configured(page, model="izhikevich", fractional=True, method="fast-l1")
+    options = page.get_by_test_id("solver-select").locator("option").all_inner_texts()
+    assert options == ["fast-l1"]
+    page.get_by_test_id("slider-alpha").fill("0.7")
+    page.wait_for_function("window.neurospike.latencies.length > 0")
+    wait_until(page, "spike-count", "x > 2")
+    page.get_by_test_id("pause").click()
+
+
+def test_csv_and_png_export_what_is_shown(page):
+    page.get_by_test_id("solver-select").select_option("rk4")
+    page.get_by_test_id("dt-input").fill("0.1")
+    page.get_by_test_id("dt-input").press("Enter")
+    page.wait_for_function("window.neurospike.config.dt === 0.1")
+    page.get_by_test_id("play").click()
+    wait_until(page, "sim-time", "x > 600")
+    page.get_by_test_id("pause").click()
+    page.wait_for_timeout(200)
+    with page.expect_download() as download:
+        page.get_by_test_id("export-csv").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows[0] == ["t (ms)", "v (mV)", "u (mV/ms)"]
+    table = [[float(x) for x in row] for row in rows[1:]]
+    times = [row[0] for row in table]
+    assert len(table) > 500 and all(b > a for a, b in zip(times, times[1:]))
+    assert times[-1] == pytest.approx(number(page, "sim-time"), abs=0.2)
+    assert max(row[1] for row in table) > 0 and min(row[1] for row in table) < -60  # spikes and resets shown
+    with page.expect_download() as download:
+        page.get_by_test_id("export-png").click()
+    assert Path(download.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_two_tabs_are_independent_sessions_and_a_screenshot(page, browser, server):
+    other = browser.new_page(viewport={"width": 1200, "height": 800})
+    other.goto(server)
+    other.wait_for_function("window.neurospike && window.neurospike.connected && window.neurospike.config")
+    page.get_by_test_id("slider-I").fill("30")
+    page.get_by_test_id("play").click()
+    wait_until(page, "spike-count", "x > 20")
+    assert number(other, "sim-time") == 0 and number(other, "spike-count") == 0
+    assert float(other.get_by_test_id("slider-I").input_value()) == pytest.approx(14.0)  # the preset's input
+    other.close()
+    wait_until(page, "sim-time", "x > 2500")  # fills the 2-second window for the picture
+    report = ROOT / "report"
+    report.mkdir(exist_ok=True)
+    page.screenshot(path=str(report / "app.png"))
+    assert (report / "app.png").stat().st_size > 50_000
+    health = urllib.request.urlopen(server + "api/health", timeout=5).read().decode()
+    assert '"sessions":1' in health.replace(" ", "")  # the closed tab freed its session
