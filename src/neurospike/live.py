@@ -31,10 +31,12 @@ FRACTIONAL_LIVE_METHODS = ("fast-l1",)
 CHUNK_STEPS = 128  # steps per compiled call (<= fixed_step.BLOCK: one block)
 HORIZON_STEPS = 10**7  # fast-l1 weights fit this many steps (1000 s at dt 0.1 ms; 200 exponentials)
 DEFAULT_ALPHA = 0.8
-ALPHA_RANGE = (0.3, 1.0)
+ALPHA_RANGE = (0.3, 0.99)  # α = 1 is the integer-order model; fast-l1 has no modes there (another compiled shape)
 DT_RANGE = (0.001, 0.5)  # ms
 RATE_WINDOW_MS = 1000.0
-SPIKES_KEPT = 4096  # recent spike times a session keeps (the firing rate needs only the last second)
+SPIKES_KEPT = int(RATE_WINDOW_MS * DEFAULT_MAX_RATE_HZ / 1000.0)  # the firing rate's window at the rate guard
+# spikes one compiled chunk can hold: the rate guard's rate over the longest chunk (dt 0.5 ms), not dt-dependent
+CHUNK_SPIKES = int(math.ceil(CHUNK_STEPS * DT_RANGE[1] * DEFAULT_MAX_RATE_HZ / 1000.0)) + 2
 INPUT_HEADROOM = 3.0  # the I slider spans ± this many times the preset's input
 
 
@@ -111,14 +113,14 @@ class LiveSimulation:
     def configure(self, method: str | None = None, dt: float | None = None):
         """Another solver or step from the current state on. A new dt restarts a fractional history (its weights
         belong to one grid)."""
+        if method is not None and method not in self.methods:
+            kind = "fractional" if self.fractional else "integer-order"
+            raise NeurospikeError(f"method {method!r}: the live {kind} model runs {', '.join(self.methods)}")
+        if dt is not None and not DT_RANGE[0] <= dt <= DT_RANGE[1]:
+            raise NeurospikeError(f"dt={dt:g} ms is outside [{DT_RANGE[0]:g}, {DT_RANGE[1]:g}]")
         if method is not None:
-            if method not in self.methods:
-                kind = "fractional" if self.fractional else "integer-order"
-                raise NeurospikeError(f"method {method!r}: the live {kind} model runs {', '.join(self.methods)}")
             self.method = method
         if dt is not None:
-            if not DT_RANGE[0] <= dt <= DT_RANGE[1]:
-                raise NeurospikeError(f"dt={dt:g} ms is outside [{DT_RANGE[0]:g}, {DT_RANGE[1]:g}]")
             if dt != self.dt:
                 self.memory = None
             self.dt = float(dt)
@@ -142,7 +144,10 @@ class LiveSimulation:
         if name == "I":
             self.amplitude = float(value)
         elif name == "alpha":
-            self.alpha = float(value)  # the history keeps its increments; only the weights change
+            # the history's modes are kept: their decays (nodes) are those of the Gauss-Legendre intervals, the
+            # same for every α, except the first interval's Gauss-Jacobi nodes, which move with α (a change
+            # 0.7 -> 0.55 leaves ~1e-7 mV against a direct L1 sum run with the same α schedule)
+            self.alpha = float(value)
         else:
             self.params[name] = float(value)
 
@@ -222,7 +227,7 @@ class LiveSimulation:
     def _chunk(self, steps: int):
         """``steps`` <= CHUNK_STEPS steps of the integer-order loop; the compiled chunk's remaining steps have
         length 0 (so every frame advances exactly its share of time with one compiled form)."""
-        config = loop_config(self.model, METHODS[self.method], "located", CHUNK_STEPS)
+        config = loop_config(self.model, METHODS[self.method], "located", CHUNK_SPIKES)
         nodes = self.t + self.dt * np.minimum(np.arange(CHUNK_STEPS + 1), steps)
         min_interval = 1000.0 / DEFAULT_MAX_RATE_HZ
         carried = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in self.carried.items()}
@@ -237,15 +242,17 @@ class LiveSimulation:
         self.carried = {"refractory_end": float(status["refractory_end"]), "last": float(status["last"])}
         if code != fixed_step.OK:
             self.halted = self._halt_message(code, float(status["halt_time"]))
+        # the loop halts at the start of the failing step: the node there is the last good state
         return self._keep(times, trace, spike_times, before, after, float(status["halt_time"]))
 
-    def _keep(self, times, trace, spike_times, before, after, halt_time):
-        """Take a chunk's nodes (those before a halt) as the new state; return them with each spike's states just
-        before and after its reset inserted at the spike time (so a plotted spike reaches its peak)."""
-        if np.isfinite(halt_time):
-            keep = times < halt_time
+    def _keep(self, times, trace, spike_times, before, after, last_good):
+        """Take a chunk's nodes (up to ``last_good``, the last good node of a halted run; NaN: all) as the new
+        state; return them with each spike's states just before and after its reset inserted at the spike time
+        (so a plotted spike reaches its peak)."""
+        if np.isfinite(last_good):
+            keep = times <= last_good + 1e-9 * self.dt
             times, trace = times[keep], trace[keep]
-            fired = spike_times <= halt_time
+            fired = spike_times <= last_good
             spike_times, before, after = spike_times[fired], before[fired], after[fired]
         if len(times):
             self.t, self.y = float(times[-1]), trace[-1]
@@ -270,7 +277,7 @@ class LiveSimulation:
         if out["status"] != "success":
             self.halted = self._halt_message(fixed_step.NON_FINITE, out["halt_time"])
         return self._keep(out["t"][1:], out["y"][1:], out["spike_times"], out["before"], out["after"],
-                          out["halt_time"])
+                          out["halt_time"] - self.dt)  # halt_time: the first non-finite node
 
     def _halt_message(self, code, when):
         if code == fixed_step.NON_FINITE:

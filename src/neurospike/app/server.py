@@ -184,12 +184,14 @@ def create_app() -> FastAPI:
         async def send(payload):
             await websocket.send_text(payload if isinstance(payload, str) else json.dumps(payload))
 
-        async def handle(text: str):
+        async def handle(text: str | None):
             now = time.monotonic()
             arrivals[:] = [a for a in arrivals if a > now - 1.0] + [now]
             if len(arrivals) > MAX_MESSAGES_PER_SECOND:
                 return await send({"type": "error", "message": f"more than {MAX_MESSAGES_PER_SECOND} messages "
                                                                f"per second; message dropped"})
+            if text is None:
+                return await send({"type": "error", "message": "binary message refused; send JSON text"})
             if len(text.encode()) > MAX_MESSAGE_BYTES:
                 return await send({"type": "error", "message": f"message of {len(text.encode())} bytes; at most "
                                                                f"{MAX_MESSAGE_BYTES}"})
@@ -278,10 +280,7 @@ def create_app() -> FastAPI:
                 received = await websocket.receive()
                 if received["type"] == "websocket.disconnect":
                     break
-                if received.get("text") is None:
-                    await send({"type": "error", "message": "binary message refused; send JSON text"})
-                    continue
-                await handle(received["text"])
+                await handle(received.get("text"))
         except (WebSocketDisconnect, RuntimeError):
             pass  # the tab closed (RuntimeError: a send raced the close)
         finally:
