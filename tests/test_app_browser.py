@@ -155,7 +155,10 @@ def test_csv_and_png_export_what_is_shown(page):
     assert rows[0] == ["t (ms)", "v (mV)", "u (mV/ms)"]
     table = [[float(x) for x in row] for row in rows[1:]]
     times = [row[0] for row in table]
-    assert len(table) > 500 and all(b > a for a, b in zip(times, times[1:]))
+    assert len(table) > 500 and all(b >= a for a, b in zip(times, times[1:]))
+    spikes = [(a, b) for a, b in zip(table, table[1:]) if a[0] == b[0]]  # a spike: two rows at its time
+    assert spikes and all(a[1] == pytest.approx(30.0) and b[1] == pytest.approx(-65.0) and b[2] == pytest.approx(
+        a[2] + 6.0, abs=1e-4) for a, b in spikes)  # v_peak, then v <- c, u <- u + d (tonic spiking: c -65, d 6)
     assert times[-1] == pytest.approx(number(page, "sim-time"), abs=0.2)
     assert max(row[1] for row in table) > 0 and min(row[1] for row in table) < -60  # spikes and resets shown
     with page.expect_download() as download:

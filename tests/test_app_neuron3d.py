@@ -194,7 +194,7 @@ def test_frames_keep_coming_with_200_particles(open_page, errors):
     costs = page.evaluate("""() => new Promise(resolve => { const costs = [];
       const step = () => { costs.push(n.stats.lastFrameMs); if (costs.length < 30) requestAnimationFrame(step);
         else resolve(costs); }; requestAnimationFrame(step); })""")
-    assert page.evaluate("n.stats.frames") >= frames + 20
+    assert page.evaluate("n.stats.frames") >= frames + 10  # 30 animation frames; drawn at most maxFps = 30 a second
     print(f"\nneuron3d frame cost with 200 particles: last {page.evaluate('n.stats.lastFrameMs'):.2f} ms, "
           f"mean {sum(costs) / len(costs):.2f} ms, max {max(costs):.2f} ms over {len(costs)} frames")
     assert errors == []
