@@ -17,7 +17,6 @@ import collections
 import math
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from . import currents, models
@@ -62,16 +61,18 @@ def input_range(model, preset) -> tuple[float, float]:
 
 def decimate(values: np.ndarray, key: int, points: int) -> np.ndarray:
     """Row indices keeping at most ``points`` rows of ``values`` (m, n): the min and max of column ``key`` in
-    each of points/2 buckets, in time order, so every spike peak survives."""
+    each of points/2 consecutive buckets, in time order, so every spike peak survives."""
     m = values.shape[0]
     if m <= points:
         return np.arange(m)
-    buckets = np.array_split(np.arange(m), points // 2)
-    keep = []
-    for rows in buckets:
-        column = values[rows, key]
-        keep.extend(sorted({rows[np.argmin(column)], rows[np.argmax(column)]}))
-    return np.asarray(keep)
+    buckets = points // 2
+    width = -(-m // buckets)
+    column = values[:, key]
+    low = np.concatenate([column, np.full(buckets * width - m, np.inf)]).reshape(buckets, width)
+    high = np.concatenate([column, np.full(buckets * width - m, -np.inf)]).reshape(buckets, width)
+    start = width * np.arange(buckets)
+    keep = np.concatenate([start + np.argmin(low, axis=1), start + np.argmax(high, axis=1)])
+    return np.unique(keep[keep < m])
 
 
 class LiveSimulation:
@@ -221,21 +222,21 @@ class LiveSimulation:
         start.update(self.preset.initial or {})
         return np.array([float(start[s]) for s in self.model.states])
 
-    def _traced_params(self):
-        return {k: jnp.asarray(v, dtype=jnp.float64) for k, v in self.params.items()}
+    def _traced_params(self):  # numpy scalars: a compiled call takes them as they are (jnp.asarray dispatches)
+        return {k: np.float64(v) for k, v in self.params.items()}
 
     def _chunk(self, steps: int):
         """``steps`` <= CHUNK_STEPS steps of the integer-order loop; the compiled chunk's remaining steps have
         length 0 (so every frame advances exactly its share of time with one compiled form)."""
         config = loop_config(self.model, METHODS[self.method], "located", CHUNK_SPIKES)
         nodes = self.t + self.dt * np.minimum(np.arange(CHUNK_STEPS + 1), steps)
-        min_interval = 1000.0 / DEFAULT_MAX_RATE_HZ
-        carried = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in self.carried.items()}
-        args = (self._traced_params(), currents.constant(self.amplitude), jnp.asarray(self.y), jnp.asarray(nodes),
-                jnp.asarray(min_interval), carried)
+        min_interval = np.float64(1000.0 / DEFAULT_MAX_RATE_HZ)
+        carried = {k: np.float64(v) for k, v in self.carried.items()}
+        args = (self._traced_params(), currents.constant(np.float64(self.amplitude)), np.asarray(self.y, float),
+                nodes, min_interval, carried)
         trace, spikes, counts, status, _, _ = run_loop(fixed_step.run, config, args)
         trace = np.asarray(trace)[:steps]
-        count = int(counts[0])
+        count = int(np.asarray(counts)[0])
         spike_times, before, after = (np.asarray(buffer)[0, :count] for buffer in spikes)
         times = nodes[1:steps + 1]
         code = int(status["halt_code"])

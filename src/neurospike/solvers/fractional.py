@@ -347,9 +347,10 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
     if history == "soe" and resume is None:  # a fresh run starts from an empty memory (one compiled form for both)
         resume = (_soe_memory(len(alpha), constants[1].shape[1]), jnp.asarray(-jnp.inf, dtype=jnp.float64))
     scale = dt ** alpha * gamma(2.0 - alpha)
-    args = ({k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}, current, jnp.asarray(y0),
-            tuple(jnp.asarray(c) for c in constants), jnp.asarray(scale), jnp.asarray(float(t0)),
-            jnp.asarray(float(dt)), resume)
+    # numpy arguments: the compiled call takes them as they are (jnp.asarray would dispatch one op each)
+    args = ({k: np.float64(v) for k, v in params.items()}, current, np.asarray(y0, dtype=float),
+            tuple(np.asarray(c, dtype=float) for c in constants), np.asarray(scale, dtype=float), np.float64(t0),
+            np.float64(dt), resume)
     loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
         (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), loop, args)
