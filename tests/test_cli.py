@@ -80,7 +80,7 @@ def test_models_lists_every_model_with_its_presets():
 def test_help_lists_the_commands():
     result = CliRunner().invoke(cli.app, ["--help"])
     assert result.exit_code == 0
-    for command in ("models", "simulate", "compare", "convergence"):
+    for command in ("models", "simulate", "compare", "convergence", "app"):
         assert command in result.output
 
 
@@ -325,3 +325,25 @@ def test_convergence_reports_the_orders(tmp_path, capsys):
     rows = list(csv.DictReader((out / "convergence.csv").open()))
     order = {r["method"]: float(r["observed_order"]) for r in rows}
     assert abs(order["euler"] - 1) < 0.1 and abs(order["rk4"] - 4) < 0.3  # smooth run, no spikes: textbook orders
+
+
+# --- app: bad launch options ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, named", [
+    (["--port", "0"], "--port 0 is outside 1-65535"),
+    (["--port", "70000"], "--port 70000"),
+    (["--port", "web"], "--port"),
+    (["--host", "203.0.113.7"], "cannot listen on 203.0.113.7"),  # TEST-NET-3: not an address of this machine
+])
+def test_app_refuses_bad_launch_options_in_one_line(capsys, args, named):
+    code, _, err = run(capsys, "app", *args)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("neurospike: error: ") and named in err
+
+
+def test_app_refuses_a_port_in_use(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, _, err = run(capsys, "app", "--port", taken.getsockname()[1])
+    assert code == 2 and err.count("\n") == 1 and "in use" in err

@@ -696,7 +696,10 @@
     if (this._count === 0) return;
     var travel = this.travelMs, fade = this.fadeMs, g = this._geo;
     var SX = this._sx, SY = this._sy, SC = this._sc, T = g.terminals;
-    var tail = this._count > 120 ? 0 : (this._count > 50 ? 1 : TAIL);   // bounded cost with many particles
+    // bounded cost with many particles (each glow is a 'lighter' blit, painted in software without a GPU): tails
+    // shorten and the spread into the terminals becomes one fading glow at the axon's end
+    var tail = this._count > 40 ? 0 : (this._count > 15 ? 1 : TAIL), spread = this._count <= 40;
+    var end = g.axonIdx[g.axonIdx.length - 1];
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.globalCompositeOperation = 'lighter';
     for (var i = 0; i < this._count; i++) {
@@ -716,6 +719,10 @@
       } else {
         // spreads into the terminal branches and fades
         var q = (age - travel) / fade, alpha = (1 - q) * (1 - q);
+        if (!spread) {
+          this._blit(ctx, SX[end], SY[end], 0.6 * SC[end], alpha);
+          continue;
+        }
         for (var k = 0; k < T.length; k++) {
           var path = T[k], x = q * (path.length - 1), j = Math.min(path.length - 2, Math.floor(x)), f = x - j;
           var a = path[j], b = path[j + 1];

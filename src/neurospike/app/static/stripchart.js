@@ -111,7 +111,7 @@
         g.clip();
         if (row.raster) {
           g.strokeStyle = this.colors[0];
-          g.lineWidth = 1.5;
+          g.lineWidth = 1;
           g.beginPath();
           for (const s of data.spikes) {
             if (s < tStart) continue;
@@ -136,7 +136,7 @@
           row.series.forEach((name, k) => {
             const values = data.series[name] || [];
             g.strokeStyle = (row.colors || this.colors)[k % this.colors.length];
-            g.lineWidth = k === 0 ? 1.5 : 1.2;
+            g.lineWidth = 1;  // a hairline: Skia rasterises it directly; a thicker stroke of ~10^3 segments cost ~15 ms a frame in software
             g.beginPath();
             // one pixel column at a time: its first, lowest, highest and last point (an oscilloscope's envelope),
             // so a dense window strokes ~4 points a pixel, not 10^4 segments (software raster in headless Chromium)
