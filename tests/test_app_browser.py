@@ -100,10 +100,24 @@ def test_play_advances_time_and_spikes_and_a_larger_input_fires_faster(page):
     wait_until(page, "sim-time", "x > 1500")
     wait_until(page, "spike-count", "x > 3")
     slow = number(page, "firing-rate")
+    # the 3D neuron: particles travel for the spikes, and the soma's colour follows v
+    page.wait_for_function("window.neurospike.neuron.particles().length > 0")
+    colours = set()
+    for _ in range(12):
+        colours.add(page.evaluate("window.neurospike.neuron.somaColor()"))
+        page.wait_for_timeout(40)
+    assert len(colours) > 2, colours
+    # the phase plane: Izhikevich's nullclines, the v-nullcline u = 0.04 v^2 + 5 v + 140 + I moving with I
+    nullcline = "(() => { const d = document.getElementById('phase-plane').data.find(t => t.name === 'v-nullcline');" \
+                " return [d.x[0], d.y[0]]; })()"
+    v0, u_before = page.evaluate(nullcline)
+    assert u_before == pytest.approx(0.04 * v0 ** 2 + 5 * v0 + 140 + 5, rel=1e-6)
     page.get_by_test_id("slider-I").fill("40")
+    page.wait_for_function(f"{nullcline}[1] > {u_before + 30}")
     start = number(page, "sim-time")
     wait_until(page, "sim-time", f"x > {start + 1200}")  # the rate is counted over the last 1000 ms
     fast = number(page, "firing-rate")
+    assert page.evaluate(nullcline)[1] == pytest.approx(u_before + 35, rel=1e-6)
     assert fast > 2 * slow > 0, (slow, fast)
     latencies = page.evaluate("window.neurospike.latencies")
     assert latencies, "a slider change was never seen in a drawn trace"
