@@ -175,6 +175,13 @@ def test_csv_and_png_export_what_is_shown(page):
         a[2] + 6.0, abs=1e-4) for a, b in spikes)  # v_peak, then v <- c, u <- u + d (tonic spiking: c -65, d 6)
     assert times[-1] == pytest.approx(number(page, "sim-time"), abs=0.2)
     assert max(row[1] for row in table) > 0 and min(row[1] for row in table) < -60  # spikes and resets shown
+    assert times[0] == pytest.approx(0.1)  # everything since the first step (less than the 2 s window)
+    page.get_by_test_id("window-select").select_option("200")
+    with page.expect_download() as download:
+        page.get_by_test_id("export-csv").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))[1:]
+    shown = [float(row[0]) for row in rows]
+    assert shown[-1] == times[-1] and 199.0 < shown[-1] - shown[0] <= 200.0  # the visible 0.2 s only
     with page.expect_download() as download:
         page.get_by_test_id("export-png").click()
     assert Path(download.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -187,9 +187,10 @@ class LiveSimulation:
         v = np.linspace(*self._x_range(), points)
         if self.model.n_states == 1:
             slope = self._slope(v[:, None])
-            return {"x": x_name, "y": f"d{x_name}/dt", "grid": v.tolist(),
-                    "curves": [{"name": f"d{x_name}/dt", "y": slope.tolist()},
-                               {"name": f"d{x_name}/dt = 0", "y": np.zeros_like(v).tolist()}]}
+            derivative = f"D^α {x_name}" if self.fractional else f"d{x_name}/dt"  # the right-hand side f(v)
+            return {"x": x_name, "y": derivative, "grid": v.tolist(),
+                    "curves": [{"name": derivative, "y": slope.tolist()},
+                               {"name": f"{derivative} = 0", "y": np.zeros_like(v).tolist()}]}
         curves = []
         if self.model.nullclines is not None:
             with np.errstate(all="ignore"):
@@ -200,7 +201,8 @@ class LiveSimulation:
         return {"x": x_name, "y": self.model.states[-1], "grid": v.tolist(), "curves": curves}
 
     def phase_y(self, y: np.ndarray) -> np.ndarray:
-        """The phase plane's y coordinate of states ``y`` (m, n): the last state, or dv/dt for one state."""
+        """The phase plane's y coordinate of states ``y`` (m, n): the last state, or f(v) (dv/dt, or D^α v in
+        fractional order) for one state."""
         return y[:, -1] if self.model.n_states > 1 else self._slope(y)
 
     def _slope(self, y):

@@ -1,14 +1,14 @@
 /* neurospike live: the page's client. The simulation runs in the server (one WebSocket session per tab, protocol in
    neurospike/app/server.py); this file draws what it streams and sends the controls' values.
 
-   Drawing: the traces (v, the other states, a spike raster over the last WINDOW_MS of simulated time) on a canvas
+   Drawing: the traces (v, the other states, a spike raster over the chosen window of simulated time) on a canvas
    strip chart (stripchart.js) every frame; the phase plane with the model's nullclines in plotly.js (SVG: in
    software-rendered WebGL, as in headless Chromium, scattergl took 250-500 ms an update) at PHASE_FPS; the 3D
    neuron (neuron3d.js). Frames are drawn on requestAnimationFrame, at most one per chunk. window.neurospike exposes counters for tests and benchmarks:
    chunks received, frames drawn, and each slider change's latency until a trace computed with it was drawn. */
 (function () {
   "use strict";
-  const WINDOW_MS = 2000;         // simulated time shown in the traces
+  const KEPT_MS = 5000;           // simulated time kept for the traces (the longest window)
   const PHASE_TAIL = 600;         // samples of the moving trajectory in the phase plane
   const PHASE_FPS = 12;           // phase-plane updates a second
   const SLIDER_INTERVAL_MS = 50;  // at most 20 messages a second per slider while dragging
@@ -149,6 +149,8 @@
 
   function speedValue() { return Math.pow(10, parseFloat($("speed").value)); }
 
+  function windowMs() { return parseFloat($("window").value); }
+
   function wireControls() {
     $("play").onclick = () => { send({ type: "play" }); setPlaying(true); status(""); };
     $("pause").onclick = () => { send({ type: "pause" }); setPlaying(false); };
@@ -169,6 +171,7 @@
       $("speed-value").textContent = `${format(speed)}×`;
       send({ type: "configure", speed: +speed.toPrecision(3) });
     };
+    $("window").onchange = () => { dirty = true; };
     $("export-csv").onclick = exportCsv;
     $("export-png").onclick = exportPng;
     document.addEventListener("keydown", (event) => {
@@ -188,7 +191,7 @@
     for (const s of Object.keys(b.states)) { const src = message.states[s]; for (let i = 0; i < n; i++) b.states[s].push(src[i]); }
     for (let i = 0; i < n; i++) b.phaseY.push(message.phase_y[i]);
     for (const s of message.spikes) b.spikes.push(s);
-    const start = message.sim_time - WINDOW_MS;
+    const start = message.sim_time - KEPT_MS;
     let cut = 0;
     while (cut < b.t.length && b.t[cut] < start) cut++;
     if (cut > 0) {
@@ -228,7 +231,7 @@
   function setupPlots() {
     const states = config.states, units = config.state_units;
     const unit = (i) => units[i] && units[i] !== "1" ? ` (${units[i]})` : "";
-    const others = states.length > 1 ? states.slice(1) : [`d${states[0]}/dt`];
+    const others = states.length > 1 ? states.slice(1) : [phase.y];  // one state: its derivative
     chart = stats.chart = new window.StripChart($("trace-v"), { colors: COLORS, rows: [
       { series: [states[0]], label: `${states[0]}${unit(0)}`, weight: 3 },
       { series: others, label: others.join(", ") + (states.length > 1 ? unit(1) : ""), weight: 2,
@@ -273,7 +276,7 @@
   function chartData() {
     const b = buffer, states = config.states;
     const series = Object.assign({}, b.states);
-    if (states.length === 1) series[`d${states[0]}/dt`] = b.phaseY;
+    if (states.length === 1) series[phase.y] = b.phaseY;
     return { t: b.t, series, spikes: b.spikes };
   }
 
@@ -286,7 +289,8 @@
       dirty = false;
       const b = buffer;
       const now = b.t.length ? b.t[b.t.length - 1] : 0;
-      chart.draw(chartData(), Math.max(0, now - WINDOW_MS), Math.max(now, WINDOW_MS));
+      const span = windowMs();
+      chart.draw(chartData(), Math.max(0, now - span), Math.max(now, span));
       stats.traceMs = chart.stats.lastDrawMs;
       stats.frames += 1;
       const drawn = performance.now();
@@ -325,8 +329,10 @@
     const states = config.states, units = config.state_units;
     const header = ["t (ms)", ...states.map((s, i) => units[i] && units[i] !== "1" ? `${s} (${units[i]})` : s)];
     const lines = [header.join(",")];
-    const b = buffer;
-    for (let i = 0; i < b.t.length; i++) lines.push([b.t[i], ...states.map((s) => b.states[s][i])].join(","));
+    const b = buffer, now = b.t.length ? b.t[b.t.length - 1] : 0;
+    for (let i = 0; i < b.t.length; i++) {
+      if (b.t[i] >= now - windowMs()) lines.push([b.t[i], ...states.map((s) => b.states[s][i])].join(","));
+    }
     const url = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
     download(`neurospike_${stamp()}.csv`, url);
     setTimeout(() => URL.revokeObjectURL(url), 10000);
