@@ -139,6 +139,12 @@ def test_solver_model_and_fractional_switches(page):
     assert before > 300  # a solver switch keeps the running neuron
     wait_until(page, "sim-time", f"x > {before + 300}")
 
+    page.get_by_test_id("slider-d").fill("2")
+    page.wait_for_function("window.neurospike.latencies.length > 0")
+    page.get_by_test_id("restore").click()  # the preset's values again, from t = 0
+    page.wait_for_function("window.neurospike.config.controls.d.value === 6 && window.neurospike.config.sim_time === 0")
+    assert float(page.get_by_test_id("slider-d").input_value()) == 6.0
+
     page.get_by_test_id("model-select").select_option("lif")
     configured(page, model="lif", fractional=False)
     assert page.get_by_test_id("slider-v_th").count() == 1 and page.get_by_test_id("slider-a").count() == 0

@@ -120,7 +120,9 @@
       output.textContent = format(control.value);
       label.append(title, output);
       const input = document.createElement("input");
-      Object.assign(input, { type: "range", min: low, max: high, step: (high - low) / 1000, value: control.value });
+      // a decimal step (0.001, 0.01, ...) so preset values such as a = 0.02 or d = 6 lie on the slider's grid
+      const step = Math.pow(10, Math.floor(Math.log10((high - low) / 500)));
+      Object.assign(input, { type: "range", min: low, max: high, step, value: control.value });
       input.dataset.testid = `slider-${name}`;
       input.setAttribute("aria-label", name);
       let last = 0, timer = null;
@@ -160,6 +162,7 @@
       send({ type: "configure", model, fractional: kind === "fractional" });
     };
     $("preset").onchange = () => send({ type: "configure", preset: $("preset").value });
+    $("restore").onclick = () => send({ type: "configure", preset: config.preset });
     $("solver").onchange = () => send({ type: "configure", method: $("solver").value });
     $("dt").onchange = () => {
       const dt = parseFloat($("dt").value);
