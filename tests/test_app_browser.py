@@ -141,6 +141,14 @@ def test_solver_model_and_fractional_switches(page):
 
     page.get_by_test_id("slider-d").fill("2")
     page.wait_for_function("window.neurospike.latencies.length > 0")
+    assert page.get_by_test_id("value-d").input_value() == "2"
+    page.get_by_test_id("value-c").fill("-55.25")  # a typed value, off the slider's grid, reaches the server
+    page.get_by_test_id("value-c").press("Enter")
+    page.wait_for_function("window.neurospike.latencies.length > 1")
+    page.get_by_test_id("value-c").fill("99")  # outside [-80, -30]: refused in the page
+    page.get_by_test_id("value-c").press("Enter")
+    assert "c=99" in page.get_by_test_id("status").inner_text()
+    assert page.get_by_test_id("value-c").input_value() == "-55.25"
     page.get_by_test_id("restore").click()  # the preset's values again, from t = 0
     page.wait_for_function("window.neurospike.config.controls.d.value === 6 && window.neurospike.config.sim_time === 0")
     assert float(page.get_by_test_id("slider-d").input_value()) == 6.0

@@ -116,8 +116,11 @@
       title.innerHTML = `<b></b> <span class="muted"></span>`;
       title.querySelector("b").textContent = name === "alpha" ? "α" : name;
       title.querySelector(".muted").textContent = control.unit && control.unit !== "1" ? control.unit : "";
-      const output = document.createElement("output");
-      output.textContent = format(control.value);
+      const output = document.createElement("input");  // the value, shown and typed
+      Object.assign(output, { type: "number", className: "value", value: format(control.value), min: low, max: high,
+        step: "any" });
+      output.dataset.testid = `value-${name}`;
+      output.setAttribute("aria-label", `${name} value`);
       label.append(title, output);
       const input = document.createElement("input");
       // a decimal step (0.001, 0.01, ...) so preset values such as a = 0.02 or d = 6 lie on the slider's grid
@@ -125,15 +128,27 @@
       Object.assign(input, { type: "range", min: low, max: high, step, value: control.value });
       input.dataset.testid = `slider-${name}`;
       input.setAttribute("aria-label", name);
-      let last = 0, timer = null;
+      let last = 0, timer = null, current = control.value;  // current: the value the server has
       const push = () => {
         timer = null;
         last = performance.now();
+        current = parseFloat(input.value);
         pendingInputs.push(performance.now());
-        send({ type: "set", name, value: parseFloat(input.value) });
+        send({ type: "set", name, value: current });
       };
+      output.addEventListener("change", () => {
+        const value = parseFloat(output.value);
+        if (!(value >= low && value <= high)) {
+          status(`${name}=${output.value}: choose a value in [${format(low)}, ${format(high)}]`);
+          output.value = format(current);
+          return;
+        }
+        input.value = current = value;
+        pendingInputs.push(performance.now());
+        send({ type: "set", name, value });
+      });
       input.addEventListener("input", () => {
-        output.textContent = format(parseFloat(input.value));
+        output.value = format(parseFloat(input.value));
         const wait = SLIDER_INTERVAL_MS - (performance.now() - last);
         if (wait <= 0) push();
         else if (!timer) timer = setTimeout(push, wait);
