@@ -211,7 +211,8 @@ def test_two_tabs_are_independent_sessions_and_a_screenshot(page, browser, serve
     assert number(other, "sim-time") == 0 and number(other, "spike-count") == 0
     assert float(other.get_by_test_id("slider-I").input_value()) == pytest.approx(14.0)  # the preset's input
     other.close()
-    wait_until(page, "sim-time", "x > 2500")  # fills the 2-second window for the picture
+    page.get_by_test_id("window-select").select_option("500")  # a window where each spike's shape shows
+    wait_until(page, "sim-time", "x > 1000")
     report = ROOT / "report"
     report.mkdir(exist_ok=True)
     page.screenshot(path=str(report / "app.png"))

@@ -61,7 +61,7 @@
       const old = this.ranges[index];
       if (old) {
         const grow = [Math.min(old[0], target[0]), Math.max(old[1], target[1])];
-        target = [grow[0] + (target[0] - grow[0]) * 0.1, grow[1] + (target[1] - grow[1]) * 0.1];
+        target = [grow[0] + (target[0] - grow[0]) * 0.25, grow[1] + (target[1] - grow[1]) * 0.25];
       }
       this.ranges[index] = target;
       return target;
