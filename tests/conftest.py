@@ -1,3 +1,23 @@
+import os
+
 import jax
+import pytest
 
 jax.config.update("jax_enable_x64", True)
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (apt-get install -y chromium); never `playwright install`
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # as in DEVELOPERS.md
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless chromium driven by playwright, one per test module; the test is skipped without them."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}: apt-get install -y chromium (make test does)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

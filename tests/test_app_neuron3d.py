@@ -4,29 +4,12 @@ and its pixels brighten with the voltage, a mouse drag rotates the cell and a do
 canvas follows resizes and devicePixelRatio, the shape is the same on every load, frames keep coming with 200
 particles, and nothing logs an error."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 SCRIPT = Path(__file__).resolve().parents[1] / "src" / "neurospike" / "app" / "static" / "neuron3d.js"
 PAGE = "<body style='margin:0;background:#000'><canvas id='c' style='width:400px;height:300px'></canvas></body>"
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"Debian's chromium is not installed at {CHROMIUM}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -112,11 +112,12 @@ def session_config(simulation: LiveSimulation, speed: float) -> dict:
 
 
 def _numbers(values) -> str:
-    """A JSON array of floats with 7 significant digits (a third of the bytes of full precision)."""
+    """A JSON array of floats with 7 significant digits (half the bytes of json.dumps's full precision)."""
     return "[" + ",".join("null" if not math.isfinite(x) else f"{x:.7g}" for x in np.asarray(values).tolist()) + "]"
 
 
 def chunk_message(simulation: LiveSimulation, out: dict, revision: int, speed: float) -> str:
+    """One frame's ``chunk`` message (module docstring) as JSON text, its numbers to 7 significant digits."""
     keep = decimate(out["y"], 0, POINTS_PER_FRAME)
     y = out["y"][keep]
     states = ",".join(f'"{name}":{_numbers(y[:, i])}' for i, name in enumerate(simulation.model.states))
