@@ -19,7 +19,7 @@
   window.neurospike = stats;
 
   let socket = null, models = [], config = null, playing = false;
-  let buffer = emptyBuffer([]), phase = null, revision = 0;
+  let buffer = emptyBuffer([]), phase = null;
   const pendingInputs = [];   // times of slider inputs sent, waiting for their ack
   const awaitingFrame = [];   // {revision, since}: slider changes not yet visible in a drawn trace
   let dirty = false, phaseDirty = false, neuron = null, lastV = null;
@@ -49,12 +49,12 @@
       case "phase": phase = message.phase; phaseDirty = true; break;
       case "chunk": addChunk(message); break;
       case "ack":
-        revision = message.revision;
         if (message.of === "set" && pendingInputs.length) {
           awaitingFrame.push({ revision: message.revision, since: pendingInputs.shift() });
         }
         break;
-      case "error":
+      case "error":  // a refused message gets no ack: forget the inputs waiting for one
+        pendingInputs.length = 0;
         stats.errors.push(message.message);
         status(message.message);
         if (/non-finite|faster than|stopped/.test(message.message)) setPlaying(false);
