@@ -14,6 +14,7 @@ the constant amplitude of the ``I`` slider. Memory per session is bounded: the r
 from __future__ import annotations
 
 import collections
+import copy
 import math
 from typing import Any
 
@@ -264,11 +265,8 @@ class LiveSimulation:
 
     def warm_up(self):
         """Compile this solver's chunk now (one chunk run and discarded), so pressing play starts at once."""
-        saved = dict(self.__dict__)
-        try:
-            self._fractional_chunk() if self.fractional else self._chunk(1)
-        finally:
-            self.__dict__.update(saved)
+        scratch = copy.copy(self)  # a chunk rebinds the state's attributes, so the copy's run leaves self as it was
+        scratch._fractional_chunk() if scratch.fractional else scratch._chunk(1)
 
     def _fractional_chunk(self):
         """One chunk of fast-l1 (a whole CHUNK_STEPS: the uniform grid cannot shorten steps; the overshoot is

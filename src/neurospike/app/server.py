@@ -19,6 +19,7 @@ chunk was computed with (the page measures slider-to-trace latency with it).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import time
@@ -80,6 +81,7 @@ class Configure(Strict):
 Message = TypeAdapter(Annotated[Union[Play, Pause, Reset, SetValue, Configure], Field(discriminator="type")])
 
 
+@functools.cache  # the models are fixed: build the listing once, on the first request
 def model_listing():
     """Every model with its presets (and their inputs), parameters (default, unit, range) and live solvers."""
     return [{
