@@ -58,18 +58,26 @@ def start_server() -> tuple[subprocess.Popen, str]:
     raise SystemExit("neurospike app did not start")
 
 
+def choose(page, testid, value):
+    """Select ``value`` and wait for the server's config in reply (select_option always sends a change)."""
+    page.evaluate("window.__before = window.neurospike.config")
+    page.get_by_test_id(testid).select_option(value)
+    page.wait_for_function("window.neurospike.config !== window.__before")
+
+
 def measure(page, pid, case, seconds, moves):
     label, model, preset, method, dt, (low, high) = case
     if page.get_by_test_id("pause").is_enabled():
         page.get_by_test_id("pause").click()
-    page.get_by_test_id("model-select").select_option(model)
-    page.wait_for_function(f"window.neurospike.config.model === {model.split(':')[0]!r} && "
-                           f"window.neurospike.config.fractional === {str(model.endswith('fractional')).lower()}")
-    page.get_by_test_id("preset-select").select_option(preset)
-    page.wait_for_function(f"window.neurospike.config.preset === {preset!r}")
-    page.get_by_test_id("solver-select").select_option(method)
+    # each choice waits for the config it causes: a value equal to the current one would pass before the reply
+    choose(page, "model-select", model)
+    choose(page, "preset-select", preset)
+    choose(page, "solver-select", method)
+    page.evaluate("window.__before = window.neurospike.config")
     page.get_by_test_id("dt-input").fill(str(dt))
     page.get_by_test_id("dt-input").press("Enter")
+    if page.evaluate(f"window.neurospike.config.dt !== {dt}"):
+        page.wait_for_function("window.neurospike.config !== window.__before")
     page.wait_for_function(f"window.neurospike.config.dt === {dt} && window.neurospike.config.method === {method!r}")
     page.get_by_test_id("play").click()
     page.wait_for_timeout(3000)  # compile (warm-up) and fill the window
