@@ -1,5 +1,6 @@
 import os
 
+import hypothesis
 import jax
 import pytest
 
@@ -21,3 +22,10 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+# Hypothesis: the default profile is derandomized (the same examples on every machine and every run, so CI is
+# reproducible); `pytest --hypothesis-profile=explore` searches fresh random examples, many more of them.
+hypothesis.settings.register_profile("reproducible", max_examples=40, deadline=None, derandomize=True, database=None)
+hypothesis.settings.register_profile("explore", max_examples=2000, deadline=None)
+hypothesis.settings.load_profile("reproducible")

@@ -112,3 +112,17 @@ def test_rate_functions_match_the_textbook_formulas_away_from_singularities():
     v = v[(np.abs(v + 40.0) > 1e-3) & (np.abs(v + 55.0) > 1e-3)]
     package = np.array([x for pair in hh.rates(v, np) for x in pair])
     np.testing.assert_allclose(package, np.array(hh_rates(v)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("b", [0.0, 0.3, 0.8, 1.5])
+def test_fitzhugh_nagumo_starts_at_rest_for_every_coupling(b):
+    """The initial state is an equilibrium for I = 0 (both derivatives vanish), also at b = 0 (which once divided
+    by zero); for FitzHugh's a = 0.7, b = 0.8 it is his rest point (−1.1994, −0.6243)."""
+    model = ns.models.get("fhn")
+    values = {**model.defaults(), "b": b}
+    start = model.initial_state(values, np)
+    np.testing.assert_allclose(model.derivatives(0.0, start, values, 0.0, np), 0.0, atol=1e-13)
+    if b == 0.8:
+        np.testing.assert_allclose(start, (-1.1994, -0.6243), atol=1e-4)
+    if b == 0.0:
+        assert start[0] == -values["a"]
