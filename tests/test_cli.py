@@ -177,6 +177,8 @@ BAD_INPUT = {
     "param not NAME=VALUE": (["simulate", "lif", "--param", "C"], "NAME=VALUE"),
     "param not a number": (["simulate", "lif", "--param", "C=big"], "'big'"),
     "initial nan": (["simulate", "lif", "--initial", "v=nan"], "v=nan"),
+    # b = 1/(1 - 1.2²): the first Newton step of FitzHugh-Nagumo's rest state is flat (was a bare ZeroDivisionError)
+    "no finite rest state": (["simulate", "fhn", "--param", "b=-2.272727272727273"], "initial v=nan"),
     "unknown current kind": (["simulate", "lif", "--current", "stepp:start=1,amplitude=2"], "did you mean 'step'"),
     "current not finite": (["simulate", "lif", "--current", "constant:amplitude=inf"], "amplitude=inf"),
     "current file missing": (["simulate", "lif", "--current", "missing.json"], "missing.json"),

@@ -61,14 +61,21 @@ def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, i
         current = currents_module.parse(current, t_end=t_end, t0=t0)
     elif isinstance(current, (int, float, list, tuple, np.ndarray)):
         current = currents_module.constant(current)
-    start = dict(zip(model.states, model.initial_state(values, np)))
+    with np.errstate(all="ignore"):  # a non-finite computed state is reported below, by name
+        start = dict(zip(model.states, model.initial_state(values, np)))
     if chosen.initial:
         start.update(chosen.initial)
-    for name, value in (initial or {}).items():
+    initial = initial or {}
+    for name in initial:
         model.state_index(name)
+    start.update(initial)
+    for name, value in start.items():
         array = np.asarray(value, dtype=float)
         if not np.all(np.isfinite(array)):
-            raise NeurospikeError(f"initial {name}={value!r} is not finite")
+            computed = "" if name in initial else (
+                f" (model {model.name!r} computed it from these parameters; give the initial state instead)")
+            shown = float(array) if array.ndim == 0 else value
+            raise NeurospikeError(f"initial {name}={shown!r} is not finite{computed}")
         start[name] = float(array) if array.ndim == 0 else array
     return model, chosen, values, current, t_end, start
 

@@ -17,8 +17,9 @@ def derivatives(t, state, p, I, xp):
 
 def rest_state(p, xp):
     """The resting point for I = 0, where the nullclines w = v − v³/3 and v + a = b w meet: Newton's method on
-    v + a − b (v − v³/3) = 0 from v = −1.2 (no division by b, so b = 0 rests at v = −a)."""
-    v = -1.2 + 0 * p["a"] + 0 * p["b"]
+    v + a − b (v − v³/3) = 0 from v = −1.2 (no division by b, so b = 0 rests at v = −a). A flat Newton step
+    gives a non-finite state (xp arithmetic, no exception), which the caller reports."""
+    v = xp.asarray(-1.2 + 0 * p["a"] + 0 * p["b"], dtype=float)
     for _ in range(12):
         v = v - (v + p["a"] - p["b"] * (v - v**3 / 3)) / (1 - p["b"] * (1 - v**2))
     return v, v - v**3 / 3
