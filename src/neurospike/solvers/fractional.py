@@ -83,6 +83,8 @@ HISTORIES = ("direct", "soe")
 # fractional, 64 spikes, 10^5 steps); 1e-11 leaves 1.8e-8 mV (2.4e-10) for 144 instead of 126 terms
 FAST_L1_TOLERANCE = 1e-11
 _COMPILED: dict = {}
+# lets XLA update the history in place through lax.cond (else a branch that changes it copies it at every step)
+COPY_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
 
 def l1_weights(alpha: np.ndarray, n_steps: int) -> np.ndarray:
@@ -130,27 +132,49 @@ def exponential_sum(alpha: float, n_steps: int, tolerance: float, first: int = L
     raise NeurospikeError(f"tolerance={tolerance!r} not reached with 40 nodes per interval (alpha={alpha!r})")
 
 
+def piece_weight(alpha, lag, start, end):
+    """The L1 weight of one linear piece of step m, [t_{m−1} + start·Δt, t_{m−1} + end·Δt] (0 ≤ start ≤ end ≤ 1),
+    at the node t_{m+lag}, in units of Δt^−α/Γ(2 − α) per unit increment across the piece:
+
+        ((lag + 1 − start)^{1−α} − (lag + 1 − end)^{1−α}) / (end − start)
+
+    (the Caputo derivative of a linear function over a piece [a, b] is Δ/(b − a)·((t − a)^{1−α} − (t − b)^{1−α})/
+    Γ(2 − α) at t ≥ b). Computed without cancellation (x^{1−α}·(−expm1((1−α) log1p(−ℓ/x)))); the whole step
+    (0, 1) gives b_lag; a piece ending at the node itself (lag 0, end 1) gives (1 − start)^{−α}; an empty piece
+    gives 0. jax.numpy arithmetic; broadcasts."""
+    exponent = 1.0 - alpha
+    length = end - start
+    near = lag + 1.0 - start
+    ratio = length / jnp.where(near > 0, near, 1.0)
+    inside = ratio < 1.0
+    difference = near ** exponent * jnp.where(inside, -jnp.expm1(exponent * jnp.log1p(-jnp.where(inside, ratio, 0.0))),
+                                              1.0)
+    return jnp.where(length > 0, difference / jnp.where(length > 0, length, 1.0), 0.0)
+
+
 def _direct_constants(alpha, n_steps, tolerance):
-    """window[:, p] = b_{N−1−p}, zero-padded: H_n reads a sliding window of it."""
+    """window[:, p] = b_{N−1−p}, zero-padded: H_n reads a sliding window of it; and the orders."""
     n = alpha.shape[0]
     weights = l1_weights(alpha, n_steps)
     padded = -(-n_steps // HISTORY_BLOCK) * HISTORY_BLOCK
-    return (np.concatenate([weights[n_steps - 1::-1], np.zeros((padded, n))]).T,)
+    return np.concatenate([weights[n_steps - 1::-1], np.zeros((padded, n))]).T, alpha
 
 
 def _soe_constants(alpha, n_steps, tolerance):
     """Exact weights b_1 … b_{j0−1} (n, LOCAL_TERMS) and, padded to the largest count over the states, the mode
-    weights w_i, decays λ_i and inflows λ_i^{j0} (n, N_exp); α = 1 states get zero modes (b_j = 0 there)."""
+    weights w_i, decays λ_i, inflows λ_i^{j0} and nodes s_i (n, N_exp); α = 1 states get zero modes (b_j = 0
+    there); and the orders."""
     n = alpha.shape[0]
     local = l1_weights(alpha, LOCAL_TERMS)[1:].T
     sums = [exponential_sum(a, n_steps, tolerance)[:2] if a < 1.0 else (np.zeros(0), np.zeros(0)) for a in alpha]
     count = max(1, max(len(nodes) for nodes, _ in sums))
-    weights, decay, inflow = np.zeros((n, count)), np.zeros((n, count)), np.zeros((n, count))
-    for i, (nodes, w) in enumerate(sums):
+    weights, decay, inflow, nodes = (np.zeros((n, count)) for _ in range(4))
+    for i, (s, w) in enumerate(sums):
         weights[i, :len(w)] = w
-        decay[i, :len(w)] = np.exp(-nodes)
-        inflow[i, :len(w)] = np.exp(-(LOCAL_TERMS + 1) * nodes)
-    return local, weights, decay, inflow
+        decay[i, :len(w)] = np.exp(-s)
+        inflow[i, :len(w)] = np.exp(-(LOCAL_TERMS + 1) * s)
+        nodes[i, :len(w)] = s
+    return local, weights, decay, inflow, nodes, alpha
 
 
 def _direct_memory(n, n_steps, dtype):
@@ -160,7 +184,7 @@ def _direct_memory(n, n_steps, dtype):
 
 def _direct_sum(step, increments, constants, n_steps):
     """H_n = Σ_{m ≤ n−2} b_{n−1−m} Δ_m (window[n_steps − n + m] = b_{n−1−m}), block by block."""
-    (window,) = constants
+    window = constants[0]
 
     def add_block(block, total):
         weights = jax.lax.dynamic_slice_in_dim(window, n_steps - step + block * HISTORY_BLOCK, HISTORY_BLOCK, 1)
@@ -171,27 +195,90 @@ def _direct_sum(step, increments, constants, n_steps):
     return jax.lax.fori_loop(0, blocks, add_block, jnp.zeros((increments.shape[0],), dtype=increments.dtype))
 
 
-def _direct_push(step, increments, increment, constants):
-    return jax.lax.dynamic_update_index_in_dim(increments, increment, step - 1, 1)
+def _l1_direct_memory(n, n_steps, dtype):
+    """(increments of every step, corrections of the non-uniform steps per node 0 … N)."""
+    return _direct_memory(n, n_steps, dtype), jnp.zeros((n, n_steps + 1), dtype=dtype)
+
+
+def _l1_direct_sum(step, memory, constants, n_steps):
+    increments, pending = memory
+    return _direct_sum(step, increments, constants, n_steps) + pending[:, step]
+
+
+def _direct_push(step, memory, increment, constants):
+    increments, pending = memory
+    return jax.lax.dynamic_update_index_in_dim(increments, increment, step - 1, 1), pending
+
+
+def _excess_weights(alpha, lag, geometry):
+    """(w_A(lag) − b_lag, w_B(lag) − b_lag): how much more the two pieces of a split step weigh at lag ``lag`` than
+    the whole uniform step with which the history counts their increments (module docstring)."""
+    first, cross, _, resume, _ = geometry
+    whole = piece_weight(alpha, lag, 0.0, 1.0)
+    return piece_weight(alpha, lag, first, cross) - whole, piece_weight(alpha, lag, resume, 1.0) - whole
+
+
+def _direct_correct(step, memory, geometry, constants, n_steps):
+    """A split step m: add Σ_pieces (w_piece(n − m) − b_{n−m}) Δ_piece to the correction of every later node n."""
+    increments, pending = memory
+    alpha = constants[-1][:, None]
+    lag = jnp.arange(n_steps + 1, dtype=pending.dtype)[None, :] - step
+    excess_a, excess_b = _excess_weights(alpha, jnp.maximum(lag, 1.0), geometry)
+    _, _, rise, _, fall = geometry
+    pending = pending + jnp.where(lag >= 1, excess_a * rise[:, None] + excess_b * fall[:, None], 0.0)
+    return increments, pending
 
 
 def _soe_memory(n, count):
-    return jnp.zeros((n, LOCAL_TERMS), dtype=jnp.float64), jnp.zeros((n, count), dtype=jnp.float64)
+    """(the LOCAL_TERMS latest increments, the modes S_i, corrections of the next LOCAL_TERMS nodes)."""
+    return (jnp.zeros((n, LOCAL_TERMS), dtype=jnp.float64), jnp.zeros((n, count), dtype=jnp.float64),
+            jnp.zeros((n, LOCAL_TERMS), dtype=jnp.float64))
 
 
 def _soe_sum(step, memory, constants, n_steps):
-    """H_n = Σ_{j<j0} b_j Δ_{n−j} (recent[:, j−1] = Δ_{n−j}) + Σ_i w_i S_i(n)."""
-    recent, modes = memory
+    """H_n = Σ_{j<j0} b_j Δ_{n−j} (recent[:, j−1] = Δ_{n−j}) + Σ_i w_i S_i(n) + the correction due at node n."""
+    recent, modes, pending = memory
     local, weights = constants[:2]
-    return jnp.sum(local * recent, axis=1) + jnp.sum(weights * modes, axis=1)
+    return jnp.sum(local * recent, axis=1) + jnp.sum(weights * modes, axis=1) + pending[:, 0]
 
 
 def _soe_push(step, memory, increment, constants):
-    """S_i(n+1) = λ_i S_i(n) + λ_i^{j0} Δ_{n+1−j0}; Δ_n enters the shift register, Δ_{n+1−j0} leaves it."""
-    recent, modes = memory
-    _, _, decay, inflow = constants
+    """S_i(n+1) = λ_i S_i(n) + λ_i^{j0} Δ_{n+1−j0}; Δ_n enters the shift register, Δ_{n+1−j0} leaves it; the
+    corrections move one node on."""
+    recent, modes, pending = memory
+    decay, inflow = constants[2:4]
     modes = decay * modes + inflow * recent[:, -1:]
-    return jnp.concatenate([increment[:, None], recent[:, :-1]], axis=1), modes
+    return (jnp.concatenate([increment[:, None], recent[:, :-1]], axis=1), modes,
+            jnp.concatenate([pending[:, 1:], jnp.zeros_like(pending[:, :1])], axis=1))
+
+
+def mode_factors(nodes, start, end):
+    """ρ_i = e^{−(1−end) s_i} (1 − e^{−ℓ s_i}) / (ℓ (1 − e^{−s_i})), ℓ = end − start: the factor by which a piece
+    [start, end] of a step (module docstring) changes the inflow of mode s_i relative to the whole step (1 for
+    (0, 1); 0 for an empty piece or a padded node s = 0)."""
+    length = end - start
+    safe_nodes = jnp.where(nodes > 0, nodes, 1.0)
+    safe_length = jnp.where(length > 0, length, 1.0)
+    factor = (jnp.exp(-(1.0 - end) * safe_nodes) * jnp.expm1(-safe_length * safe_nodes)
+              / (safe_length * jnp.expm1(-safe_nodes)))
+    return jnp.where((length > 0) & (nodes > 0), factor, 0.0)
+
+
+def _soe_correct(step, memory, geometry, constants, n_steps):
+    """A split step: each mode takes the pieces' increments with the factors ρ_i in place of the whole increment
+    (S_i += λ_i Σ_pieces (ρ_i − 1) Δ_piece, from the next node on); the lags 1 … j0 − 1, which the local sum
+    counts, get the exact excess weights minus what the modes now add there."""
+    recent, modes, pending = memory
+    _, weights, decay, _, nodes, alpha = constants
+    first, cross, rise, resume, fall = geometry
+    excess = ((mode_factors(nodes, first, cross) - 1.0) * rise[:, None]
+              + (mode_factors(nodes, resume, 1.0) - 1.0) * fall[:, None])  # (n, N_exp)
+    lag = jnp.arange(1, LOCAL_TERMS + 1, dtype=modes.dtype)
+    excess_a, excess_b = _excess_weights(alpha[:, None], lag[None, :], geometry)
+    exact = excess_a * rise[:, None] + excess_b * fall[:, None]  # (n, LOCAL_TERMS)
+    through_modes = jnp.sum(weights[:, None, :] * jnp.exp(-lag[None, :, None] * nodes[:, None, :])
+                            * excess[:, None, :], axis=2)  # Σ_i w_i e^{−j s_i} (excess inflow)_i, j < j0
+    return recent, modes + decay * excess, pending + exact - through_modes
 
 
 def _loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt, resume=None):
@@ -200,7 +287,12 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
     n = y0.shape[0]
     rule = model.spike
     k = model.state_index(rule.state) if rule else None
-    history_sum, push = (_direct_sum, _direct_push) if history == "direct" else (_soe_sum, _soe_push)
+    alpha = constants[-1]
+    if history == "direct":
+        history_sum, push, correct = _l1_direct_sum, _direct_push, _direct_correct
+    else:
+        history_sum, push, correct = _soe_sum, _soe_push, _soe_correct
+    split_resets = rule is not None and rule.reset is not None and located
 
     def body(step, carry):
         trace, y_prev, memory, spike_time, before_all, after_all, halt_time, refractory_end = carry
@@ -208,32 +300,57 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
         t_prev = t0 + (step - 1) * dt
         t_now = t0 + step * dt
         held = refractory_hold(t_now, refractory_end, dt)
+        # the step's free part [t_prev + first·dt, t_now]: all of it, or from the end of a refractory period
+        first = jnp.where(held, 1.0, jnp.clip((refractory_end - t_prev) / dt, 0.0, 1.0))
         field = VectorField(model.derivatives, params, current, t_prev + dt / 2)
         history = history_sum(step, memory, constants, n_steps)
-        explicit = y_prev - history + scale * field(t_prev, y_prev)
-        if implicit:
-            y_new = newton(lambda z: z - y_prev + history - scale * field(t_now, z), explicit)
-        else:
-            y_new = explicit
-        y_store, increment = y_new, y_new - y_prev
+
+        def solve(y_from, offset, extra):
+            """The L1 equation on the piece [t_prev + offset·dt, t_now] of ℓ = 1 − offset steps from y_from:
+            ℓ^−α (z − y_from) + H + extra = Δt^α Γ(2 − α) f (implicit: at t_now; explicit: at the piece's start)."""
+            short = (1.0 - offset) ** alpha
+            memory_term = short * (history + extra)
+            explicit = y_from - memory_term + short * scale * field(t_prev + offset * dt, y_from)
+            if not implicit:
+                return explicit
+            return newton(lambda z: z - y_from + memory_term - short * scale * field(t_now, z), explicit)
+
+        y_new = solve(y_prev, first, 0.0)
+        zero = jnp.zeros((n,), dtype=y0.dtype)
+        y_store = y_new
+        # the step's geometry: (piece A start, end, its increment, piece B start, its increment), offsets in steps
+        geometry = (first, first, zero, first, y_new - y_prev)
         t_spike, before, after = jnp.nan, jnp.full((n,), jnp.nan), jnp.full((n,), jnp.nan)
         if rule is not None:
-            crossed, t_spike, y_cross, y_reset, before, after = spike_event(rule, params, k, located, y_prev, y_new,
-                                                                             t_prev, dt, held)
-            if rule.reset is not None:
-                y_store = jnp.where(crossed, y_reset, y_new)
-                increment = jnp.where(crossed, y_cross - y_prev, increment)
+            crossed, t_spike, y_cross, y_reset, before, after = spike_event(
+                rule, params, k, located, y_prev, y_new, t_prev + first * dt, (1.0 - first) * dt, held)
             refractory_end = refractory_start(rule, params, t_spike, refractory_end)
-        y_store, increment = jnp.where(held, y_prev, y_store), jnp.where(held, 0.0, increment)
+            if split_resets:  # module docstring: piece A up to t*, the reset there, piece B on from it
+                cross = jnp.where(crossed, (t_spike - t_prev) / dt, first)
+                restart = jnp.clip((jnp.maximum(t_spike, refractory_end) - t_prev) / dt, cross, 1.0)
+                restart = jnp.where(refractory_hold(t_now, refractory_end, dt), 1.0, restart)
+                rise = y_cross - y_prev
+                extra = piece_weight(alpha, 0.0, first, cross) * rise
+                finished = jax.lax.cond(crossed, lambda: solve(y_reset, restart, extra), lambda: y_new)
+                y_store = jnp.where(crossed, finished, y_new)
+                geometry = tuple(jnp.where(crossed, a, b) for a, b in zip(
+                    (first, cross, rise, restart, y_store - y_reset), geometry))
+            elif rule.reset is not None:  # events="step": the reset replaces the node value
+                y_store = jnp.where(crossed, y_reset, y_new)
+        y_store = jnp.where(held, y_prev, y_store)
         finite = jnp.all(jnp.isfinite(y_store))
         halt_time = jnp.where(~halted & ~finite, t_now, halt_time)
-        keep = halted | ~finite
-        y_store = jnp.where(keep, y_prev, y_store)
-        increment = jnp.where(keep, 0.0, increment)
-        t_spike = jnp.where(keep, jnp.nan, t_spike)
+        keep = halted | ~finite | held
+        y_store = jnp.where(halted | ~finite, y_prev, y_store)
+        first, cross, rise, restart, fall = geometry
+        rise, fall = jnp.where(keep, 0.0, rise), jnp.where(keep, 0.0, fall)
+        geometry = (first, cross, rise, restart, fall)
+        t_spike = jnp.where(halted | ~finite, jnp.nan, t_spike)
+        memory = push(step, memory, rise + fall, constants)
+        split = ~keep & ((cross > first) | (restart > 0.0))
+        memory = jax.lax.cond(split, lambda m: correct(step, m, geometry, constants, n_steps), lambda m: m, memory)
         # y_prev rides in the carry: reading it back from the trace made XLA copy the whole trace every step
-        return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store,
-                push(step, memory, increment, constants),
+        return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store, memory,
                 spike_time.at[step - 1].set(t_spike),
                 jax.lax.dynamic_update_index_in_dim(before_all, before, step - 1, 0),
                 jax.lax.dynamic_update_index_in_dim(after_all, after, step - 1, 0),
@@ -243,7 +360,7 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
     if resume is not None:
         memory, refractory_end = resume
     if history == "direct":
-        memory = _direct_memory(n, n_steps, y0.dtype)
+        memory = _l1_direct_memory(n, n_steps, y0.dtype)
     trace = jnp.zeros((n_steps + 1, n), dtype=y0.dtype).at[0].set(y0)
     carry = (trace, y0, memory, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
              jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan), refractory_end)
@@ -353,7 +470,8 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
             np.float64(dt), resume)
     loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
-        (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), loop, args)
+        (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), loop, args,
+        COPY_OPTIONS)
     trace, _, memory, spike_time, before, after, halt_time, refractory_end = outputs
     result = run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
     return dict(result, resume=(memory, refractory_end) if history == "soe" else None)
