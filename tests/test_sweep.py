@@ -65,8 +65,10 @@ def test_lif_first_spike_is_the_mittag_leffler_crossing(lif_sweep):
 def test_lif_integer_order_fires_periodically(lif_sweep):
     result, _ = lif_sweep
     isi = np.diff(result.runs[-1].spikes)
-    assert np.ptp(isi) <= 1e-6 * np.mean(isi)  # every ISI starts from the same reset on a grid node
-    assert abs(result.rows[-1]["adaptation_index"]) <= 1e-6
+    # every ISI starts from the reset at its located t*, finished to the next node (as the integer-order loops):
+    # the grid phase of t* moves an ISI only at O(dt²) (measured spread 5.1e-5 ms at dt = 0.05 ms)
+    assert np.ptp(isi) <= DT**2
+    assert abs(result.rows[-1]["adaptation_index"]) <= DT**2 / np.mean(isi)
     assert np.mean(isi) == pytest.approx(C / G_L * math.log(5.0), abs=2 * DT)
 
 
