@@ -252,8 +252,7 @@ parameter = st.sampled_from(MODELS).flatmap(
 @given(case=parameter, value=finite)
 def test_finite_parameters_are_taken(case, value):
     model, name = case
-    _, _, values, _, _, _ = resolve(model, params={name: value})
-    assert values[name] == value
+    assert resolve(model, params={name: value}).params[name] == value
 
 
 @SETTINGS

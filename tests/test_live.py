@@ -12,7 +12,6 @@ LIF (C = 1 nF, g_L = 0.1 µS, E_L = v_reset = −70 mV, v_th = −50 mV): for co
 τ = C/g_L, and from v_a the membrane reaches v_b after τ ln((v_∞ − v_a)/(v_∞ − v_b)).
 """
 
-import importlib
 import math
 import re
 
@@ -21,12 +20,11 @@ import pytest
 from scipy.special import gamma
 
 import neurospike as ns
+from neurospike import compiled as compiled_module
 from neurospike import currents, live
 from neurospike.errors import NeurospikeError
 from neurospike.live import LiveSimulation
 from neurospike.solvers import fractional as fractional_module
-
-simulate_module = importlib.import_module("neurospike.simulate")  # ns.simulate is the function
 
 FRAME = 33.3  # ms per frame: 333 steps at dt 0.1 (chunks of 128, 128, 77), 133.2 at dt 0.25
 LIF = {"C": 1.0, "g_L": 0.1, "E_L": -70.0, "v_th": -50.0, "v_reset": -70.0, "t_ref": 0.0}
@@ -200,13 +198,13 @@ def direct_l1_lif(schedule, dt, t_ref=0.0):
 def test_integer_order_sliders_never_recompile_and_take_effect_exactly():
     simulation = LiveSimulation(model="lif")
     before = run_frames(simulation, 15)[2]  # 499.5 ms at I = 2.5 nA
-    compiled = len(simulate_module._COMPILED)
+    compiled = len(compiled_module.CACHE)
     simulation.set_value("I", 5.0)
     simulation.set_value("g_L", 0.2)  # v_∞ = −45 mV, τ = 5 ms: interval 5 ln 5
     simulation.set_value("t_ref", 1.5)
     simulation.configure(dt=0.05)  # dt is traced too
     _, _, after, _ = run_frames(simulation, 15)  # the next 499.5 ms
-    assert len(simulate_module._COMPILED) == compiled
+    assert len(compiled_module.CACHE) == compiled
     assert len(after) > len(before) + 15  # the larger input fires more over the same time: 52 against 31
     np.testing.assert_allclose(np.diff(before), lif_interval(2.5, LIF), rtol=0, atol=1e-6)
     np.testing.assert_allclose(np.diff(after), lif_interval(5.0, dict(LIF, g_L=0.2, t_ref=1.5)), rtol=0, atol=1e-6)
@@ -218,12 +216,12 @@ def test_fractional_sliders_never_recompile_and_take_effect_as_in_the_direct_sum
     simulation.set_value("I", 5.0)
     simulation.set_value("t_ref", 2.0)
     first = simulation.advance(150.0)
-    compiled = len(fractional_module._COMPILED), len(simulate_module._COMPILED)
+    compiled = len(fractional_module._COMPILED), len(compiled_module.CACHE)
     simulation.set_value("alpha", 0.55)
     simulation.set_value("I", 7.0)
     simulation.set_value("g_L", 0.12)
     second = simulation.advance(150.0)
-    assert (len(fractional_module._COMPILED), len(simulate_module._COMPILED)) == compiled
+    assert (len(fractional_module._COMPILED), len(compiled_module.CACHE)) == compiled
     moved = dict(LIF, g_L=0.12)
     first_nodes, second_nodes = frame_nodes(first), frame_nodes(second)
     schedule = [(0.7, 5.0, LIF)] * len(first_nodes[0]) + [(0.55, 7.0, moved)] * len(second_nodes[0])

@@ -11,7 +11,7 @@ from neurospike import Trajectory
 
 ISSUE_JSON_KEYS = {"model", "preset", "method", "dt", "params", "t", "states", "spikes", "compile_time_s",
                    "run_time_s"}
-DOCUMENTED_EXTRA_KEYS = {"events", "status", "message"}
+DOCUMENTED_EXTRA_KEYS = {"events", "status", "message", "state_units"}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,7 @@ def assert_same_solution(loaded, original):
     assert (loaded.model, loaded.method, loaded.dt, loaded.preset) == (original.model, original.method,
                                                                        original.dt, original.preset)
     assert loaded.params == {k: float(v) for k, v in original.params.items()}
+    assert (loaded.state_units, loaded.alpha) == (original.state_units, original.alpha)
 
 
 @pytest.mark.parametrize("suffix", [".json", ".npz"])
@@ -82,6 +83,14 @@ def test_json_and_npz_round_trips_are_exact(rs_rk4, tmp_path, suffix):
     assert_same_solution(loaded, rs_rk4)
     # the loaded trajectory (no dense output) still returns the post-reset state at a spike
     np.testing.assert_array_equal(loaded.at(rs_rk4.spikes)["v"], -50.0)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_a_fractional_run_keeps_its_orders_and_units_through_a_file(tmp_path, suffix):
+    run = ns.simulate("izhikevich2007", method="fast-l1", alpha={"v": 0.9}, dt=0.5, t_end=300.0)
+    assert run.alpha == {"v": 0.9, "w": 1.0} and run.state_units == {"v": "mV", "w": "pA"}
+    run.save(tmp_path / f"fo{suffix}")
+    assert_same_solution(Trajectory.load(tmp_path / f"fo{suffix}"), run)
 
 
 def test_csv_holds_t_states_and_spikes_to_printed_precision(rs_rk4, tmp_path):

@@ -28,14 +28,16 @@ def _use_every_core() -> None:
 
 _use_every_core()
 
-from . import analysis, currents, models
+from . import analysis, currents, methods, models
 from .comparison import Comparison, Convergence, compare, convergence
 from .errors import NeurospikeError, SimulationError
 from .mittag_leffler import mittag_leffler
-from .simulate import METHOD_NAMES, simulate
+from .simulate import Problem, resolve, simulate
 from .sweep import AlphaSweep, sweep_alpha
 from .trajectory import Trajectory
 
-__all__ = ["sweep_alpha", "AlphaSweep", "mittag_leffler", "analysis", "currents", "models", "simulate", "compare", "convergence", "Comparison", "Convergence",
-           "Trajectory", "NeurospikeError", "SimulationError", "METHOD_NAMES",
-           "__version__"]
+METHOD_NAMES = tuple(methods.METHODS)  # the registry's names, in its order
+
+__all__ = ["simulate", "resolve", "Problem", "methods", "models", "currents", "analysis", "compare", "convergence",
+           "Comparison", "Convergence", "sweep_alpha", "AlphaSweep", "mittag_leffler", "Trajectory",
+           "NeurospikeError", "SimulationError", "METHOD_NAMES", "__version__"]

@@ -23,11 +23,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click (pinned < 0.30)
 
+from . import methods as method_registry
 from . import models as registry
 from .comparison import compare as run_comparison
 from .comparison import convergence as run_convergence
 from .errors import NeurospikeError
-from .pinn.engine import parse_option
 from .simulate import simulate as run_simulation
 from .sweep import check_alphas
 from .sweep import sweep_alpha as run_sweep_alpha
@@ -89,6 +89,8 @@ def _pinn_options(items: list[str] | None, window: float | None, splitting: str 
         name, equals, text = item.partition("=")
         if not equals or not name.strip():
             raise NeurospikeError(f"--pinn {item!r}: use NAME=VALUE, e.g. --pinn adam_steps=500")
+        from .pinn.engine import parse_option  # the PINN engine (and optax) only when PINN options are given
+
         options[name.strip()] = parse_option(name.strip(), text.strip())
     if window is not None:
         options["window"] = window
@@ -185,7 +187,8 @@ def simulate(
     model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
     out: Path = typer.Option(..., "--out", help="Output file: .csv, .npz or .json."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Preset of the model (default: the model's)."),
-    method: str = typer.Option("rk4", "--method", help="Integration method, or 'reference'."),
+    method: str = typer.Option("rk4", "--method", help="Integration method: "
+                               + ", ".join(method_registry.METHODS) + "."),
     dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
     t0: float = typer.Option(0.0, "--t0", help="Start time (ms)."),
@@ -199,8 +202,8 @@ def simulate(
     max_rate: float = typer.Option(10_000.0, "--max-rate", help="Runaway-spiking guard (Hz)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also plot the trajectory (.png, .pdf or .svg)."),
     alpha: Optional[List[str]] = typer.Option(None, "--alpha", help="Fractional order: A for every state, or "
-                                              "STATE=A (repeatable); needs a fractional method (l1, "
-                                              "l1-explicit, fast-l1, pece, fpinn)."),
+                                              "STATE=A (repeatable); needs a fractional method ("
+                                              + ", ".join(method_registry.names(fractional=True)) + ")."),
     window: Optional[float] = typer.Option(None, "--window", help="PINN window length (ms)."),
     splitting: Optional[str] = typer.Option(None, "--splitting", help="PINN operator splitting: lie or strang "
                                             "(splitting-pinn), lie or none (fpinn)."),
@@ -303,7 +306,8 @@ def sweep_alpha(
     out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
     state: Optional[str] = typer.Option(None, "--state", help="Make only this state fractional (default: every "
                                         "state)."),
-    method: str = typer.Option("l1", "--method", help="Fractional method: l1 (implicit) or l1-explicit."),
+    method: str = typer.Option("l1", "--method", help="Fractional method: "
+                               + ", ".join(method_registry.names(family="fractional")) + "."),
     dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
     preset: Optional[str] = typer.Option(None, "--preset"),

@@ -23,8 +23,9 @@ import numpy as np
 
 from .analysis import SpikeMatch, match_spikes, observed_order, relative_l2, state_errors
 from .errors import NeurospikeError, closest
-from .pinn import PINN_METHODS
-from .simulate import METHOD_NAMES, REFERENCE_TOLERANCE, resolve, simulate
+from .figures import subplots
+from . import methods as registry
+from .simulate import REFERENCE_TOLERANCE, resolve, simulate
 from .trajectory import Trajectory, _atomic_write
 
 EVENT_MODES = ("located", "step")
@@ -50,16 +51,18 @@ Progress = Callable[[int, int, str], None]
 
 # --- inputs -------------------------------------------------------------------------------------------------
 def _check_methods(methods) -> tuple[str, ...]:
+    """The methods to compare (each once): any of the registry's but the reference they are measured against."""
     methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    comparable = [name for name, method in registry.METHODS.items() if method.family != "reference"]
     if not methods:
-        raise NeurospikeError("no methods given; choose from " + ", ".join(METHOD_NAMES[:-1]))
+        raise NeurospikeError("no methods given; choose from " + ", ".join(comparable))
     for method in methods:
-        if method == "reference":
-            raise NeurospikeError("method 'reference' is what every method is measured against; choose from "
-                                  + ", ".join(METHOD_NAMES[:-1]))
-        if method not in METHOD_NAMES:
-            raise NeurospikeError(f"unknown method {method!r}{closest(method, METHOD_NAMES)}; methods are "
-                                  + ", ".join(METHOD_NAMES[:-1]))
+        if method in registry.METHODS and method not in comparable:
+            raise NeurospikeError(f"method {method!r} is what every method is measured against; choose from "
+                                  + ", ".join(comparable))
+        if method not in registry.METHODS:
+            raise NeurospikeError(f"unknown method {method!r}{closest(method, comparable)}; methods are "
+                                  + ", ".join(comparable))
     return tuple(dict.fromkeys(methods))
 
 
@@ -159,19 +162,9 @@ def _write_csv(path, header: list[str], rows: list[list[Any]]) -> None:
     _atomic_write(path, lambda f: _write_rows(f, header, rows), text=True)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
-    _pyplot().close(fig)
 
 
 def _colours(methods) -> dict[str, Any]:
@@ -322,9 +315,8 @@ class Comparison:
 
     def plot_traces(self, path) -> None:
         """Each state against t (one row of panels per state, one column per events mode), over the reference."""
-        plt = _pyplot()
         states, colours = self.states, _colours(self.methods)
-        fig, axes = plt.subplots(len(states), len(self.events), sharex=True, sharey="row", squeeze=False,
+        fig, axes = subplots(len(states), len(self.events), sharex=True, sharey="row", squeeze=False,
                                  figsize=(6.5 * len(self.events), 2.4 * len(states) + 1.0))
         for column, (mode, runs) in enumerate(self._runs_by_events()):
             for row, state in enumerate(states):
@@ -344,10 +336,9 @@ class Comparison:
 
     def plot_phase_plane(self, path) -> None:
         """Second state against the first, per events mode, with the model's nullclines where it has them."""
-        plt = _pyplot()
         x_name, y_name = self.states[:2]
         colours = _colours(self.methods)
-        fig, axes = plt.subplots(1, len(self.events), sharex=True, sharey=True, squeeze=False,
+        fig, axes = subplots(1, len(self.events), sharex=True, sharey=True, squeeze=False,
                                  figsize=(6.5 * len(self.events), 5.0))
         ref_x, ref_y = self.reference.states[x_name], self.reference.states[y_name]
         x_pad, y_pad = 0.05 * np.ptp(ref_x) + 1e-9, 0.1 * np.ptp(ref_y) + 1e-9
@@ -389,9 +380,8 @@ class Comparison:
 
     def plot_spike_errors(self, path) -> None:
         """|spike-time error| of each matched spike against the reference spike time, per events mode."""
-        plt = _pyplot()
         colours = _colours(self.methods)
-        fig, axes = plt.subplots(1, len(self.events), sharey=True, squeeze=False, figsize=(6.5 * len(self.events), 4.2))
+        fig, axes = subplots(1, len(self.events), sharey=True, squeeze=False, figsize=(6.5 * len(self.events), 4.2))
         spikes = self.reference.spikes
         for ax, (mode, runs) in zip(axes[0], self._runs_by_events()):
             drawn = False
@@ -430,7 +420,9 @@ def compare(model, methods, *, dt, times, preset=None, params=None, current=None
     _check_out(out)
     dt = _check_step(dt)
     modes = _check_events(events)
-    model_obj, chosen, values, current_obj, t_end, _ = resolve(model, preset, params, current, t_end)
+    problem = resolve(model, preset, params, current, t_end)
+    model_obj, chosen, values, current_obj, t_end = (problem.model, problem.preset, problem.params, problem.current,
+                                                     problem.t_end)
     times = np.atleast_1d(np.asarray(times, dtype=float))
     if times.size == 0:
         raise NeurospikeError("no comparison times given")
@@ -440,7 +432,7 @@ def compare(model, methods, *, dt, times, preset=None, params=None, current=None
     common = dict(preset=chosen.name, params=params, current=current_obj, t_end=t_end)
     if max_rate is not None:
         common["max_rate"] = max_rate
-    trained = [m for m in methods if m in PINN_METHODS]
+    trained = [m for m in methods if registry.get(m).trains]
     total, done = 1 + (len(methods) - len(trained)) * len(modes) + len(trained), 0
 
     def advance(label):
@@ -453,8 +445,8 @@ def compare(model, methods, *, dt, times, preset=None, params=None, current=None
     advance("reference")
     runs, matches = {}, {}
     for method in methods:
-        for mode in (modes[:1] if method in PINN_METHODS else modes):
-            extra = {"pinn": pinn} if method in PINN_METHODS else {}
+        for mode in (modes[:1] if method in trained else modes):
+            extra = {"pinn": pinn} if method in trained else {}
             runs[(method, mode)] = simulate(model_obj, method=method, dt=dt, events=mode, **common, **extra)
             matches[(method, mode)] = match_spikes(reference.spikes, runs[(method, mode)].spikes)
             advance(f"{method} ({mode})")
@@ -552,11 +544,10 @@ class Convergence:
 
     def plot(self, path) -> None:
         """log-log error against dt per method, the fitted order in the legend (and spike-time errors if any)."""
-        plt = _pyplot()
         panels = [(self.errors, self.orders, _label(f"error in {self.state}", self.unit))]
         if any(np.isfinite(e).any() for e in self.spike_errors.values()):
             panels.append((self.spike_errors, self.spike_orders, "worst spike-time error (ms)"))
-        fig, axes = plt.subplots(1, len(panels), squeeze=False, figsize=(6.0 * len(panels), 4.6))
+        fig, axes = subplots(1, len(panels), squeeze=False, figsize=(6.0 * len(panels), 4.6))
         colours = _colours(self.methods)
         for ax, (errors, orders, ylabel) in zip(axes[0], panels):
             for method in self.methods:
@@ -616,7 +607,8 @@ def convergence(model, methods, dts, *, preset=None, params=None, current=None, 
     if steps.size < 2:
         raise NeurospikeError(f"dts={', '.join(f'{x:g}' for x in steps)}: a convergence study needs at "
                               f"least two different steps")
-    model_obj, chosen, _, current_obj, t_end, _ = resolve(model, preset, params, current, t_end)
+    problem = resolve(model, preset, params, current, t_end)
+    model_obj, chosen, current_obj, t_end = problem.model, problem.preset, problem.current, problem.t_end
     model_obj.state_index(state)
     common = dict(preset=chosen.name, params=params, current=current_obj, t_end=t_end)
     total, done = 1 + len(methods) * steps.size, 0

@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 
 from . import currents, models
+from . import methods as registry
 from .errors import NeurospikeError, closest
-from .simulate import DEFAULT_MAX_RATE_HZ, loop_config, merge_spikes, run_loop
+from .simulate import DEFAULT_MAX_RATE_HZ
 from .solvers import fixed_step, fractional
-from .solvers.methods import METHODS
+from .trajectory import merge_spikes
 
-LIVE_METHODS = ("euler", "rk2", "rk4", "exp-euler", "backward-euler")
-FRACTIONAL_LIVE_METHODS = ("fast-l1",)
+LIVE_METHODS = registry.names(live=True, fractional=False)
+FRACTIONAL_LIVE_METHODS = registry.names(live=True, fractional=True)
 CHUNK_STEPS = 128  # steps per compiled call (<= fixed_step.BLOCK: one block)
 HORIZON_STEPS = 10**7  # fast-l1 weights fit this many steps (1000 s at dt 0.1 ms; 200 exponentials)
 DEFAULT_ALPHA = 0.8
@@ -231,13 +232,13 @@ class LiveSimulation:
     def _chunk(self, steps: int):
         """``steps`` <= CHUNK_STEPS steps of the integer-order loop; the compiled chunk's remaining steps have
         length 0 (so every frame advances exactly its share of time with one compiled form)."""
-        config = loop_config(self.model, METHODS[self.method], "located", CHUNK_SPIKES)
+        config = registry.loop_config(self.model, registry.get(self.method), "located", CHUNK_SPIKES)
         nodes = self.t + self.dt * np.minimum(np.arange(CHUNK_STEPS + 1), steps)
         min_interval = np.float64(1000.0 / DEFAULT_MAX_RATE_HZ)
         carried = {k: np.float64(v) for k, v in self.carried.items()}
         args = (self._traced_params(), currents.constant(np.float64(self.amplitude)), np.asarray(self.y, float),
                 nodes, min_interval, carried)
-        trace, spikes, counts, status, _, _ = run_loop(fixed_step.run, config, args)
+        trace, spikes, counts, status, _, _ = registry.run_loop(fixed_step.run, config, args)
         trace = np.asarray(trace)[:steps]
         count = int(np.asarray(counts)[0])
         spike_times, before, after = (np.asarray(buffer)[0, :count] for buffer in spikes)

@@ -28,7 +28,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .analysis import match_spikes, relative_l2
-from .comparison import _pyplot, _save, _write_csv, _write_report
+from .figures import subplots
+from .comparison import _save, _write_csv, _write_report
 from .errors import NeurospikeError
 from .mittag_leffler import mittag_leffler
 from .simulate import simulate
@@ -145,9 +146,8 @@ def _markdown(rows, notes) -> str:
 
 
 def _figures(case: Case, truth: Trajectory, results: dict[str, Trajectory]):
-    plt = _pyplot()
     states = list(truth.states)[:2]
-    traces, axes = plt.subplots(len(states), 1, figsize=(9, 2.6 * len(states)), sharex=True, squeeze=False)
+    traces, axes = subplots(len(states), 1, figsize=(9, 2.6 * len(states)), sharex=True, squeeze=False)
     for ax, state in zip(axes[:, 0], states):
         ax.plot(truth.t, truth.states[state], color="black", lw=2.2, alpha=0.35, label="truth")
         for name, result in results.items():
@@ -156,8 +156,8 @@ def _figures(case: Case, truth: Trajectory, results: dict[str, Trajectory]):
     axes[0, 0].legend(fontsize=7, ncol=3)
     axes[-1, 0].set_xlabel("t (ms)")
     axes[0, 0].set_title(case.title)
-    residual, ax_r = plt.subplots(figsize=(9, 2.6))
-    loss, ax_l = plt.subplots(figsize=(9, 2.6))
+    residual, ax_r = subplots(figsize=(9, 2.6))
+    loss, ax_l = subplots(figsize=(9, 2.6))
     for name, result in results.items():
         training = result.training
         if not training:
@@ -215,7 +215,4 @@ def splitting_pinn_report(out, quick: bool = False, progress=None, only: tuple[s
                    "paper_table.csv": lambda p: _write_csv(p, COLUMNS, [[r[c] for c in COLUMNS] for r in rows])}
         writers.update({name: (lambda p, fig=fig: _save(fig, p)) for name, fig in figures.items()})
         _write_report(out, writers)
-    else:
-        for fig in figures.values():
-            _pyplot().close(fig)
     return rows, markdown

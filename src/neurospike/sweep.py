@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from .comparison import Progress, _check_out, _check_step, _markdown_table, _pyplot, _save, _write_csv, _write_report
+from .comparison import Progress, _check_out, _check_step, _markdown_table, _save, _write_csv, _write_report
 from .errors import NeurospikeError, SimulationError
-from .simulate import FRACTIONAL_METHODS, resolve, simulate
+from .figures import subplots
+from . import methods as registry
+from .simulate import resolve, simulate
 from .trajectory import Trajectory
 
 COLUMNS = ("alpha", "spikes", "rate_hz", "first_isi_ms", "last_isi_ms", "mean_isi_ms", "adaptation_index", "status")
@@ -121,10 +123,9 @@ class AlphaSweep:
 
     def plot_voltage(self, path) -> None:
         """The spiking state against t, one stacked panel per α (shared axes)."""
-        plt = _pyplot()
         state = self.plotted_state
         unit = self.model.state_units[self.model.state_index(state)]
-        fig, axes = plt.subplots(len(self.alphas), 1, sharex=True, sharey=True, squeeze=False,
+        fig, axes = subplots(len(self.alphas), 1, sharex=True, sharey=True, squeeze=False,
                                  figsize=(8, 1.5 * len(self.alphas) + 1.0))
         for ax, alpha, run, row in zip(axes[:, 0], self.alphas, self.runs, self.rows):
             if run is not None:
@@ -138,8 +139,7 @@ class AlphaSweep:
 
     def plot_rate_isi(self, path) -> None:
         """Left: mean rate against α. Right: first, last and mean ISI against α."""
-        plt = _pyplot()
-        fig, (rate_ax, isi_ax) = plt.subplots(1, 2, figsize=(10, 4))
+        fig, (rate_ax, isi_ax) = subplots(1, 2, figsize=(10, 4))
         rate_ax.plot(self.alphas, self.column("rate_hz"), "o-")
         rate_ax.set_xlabel("α")
         rate_ax.set_ylabel("mean rate (Hz)")
@@ -156,15 +156,16 @@ class AlphaSweep:
 def sweep_alpha(model, alphas, *, state: str | None = None, method: str = "l1", dt: float | None = None,
                 t_end: float | None = None, preset: str | None = None, params=None, current=None, out=None,
                 progress: Progress | None = None) -> AlphaSweep:
-    """Run ``model`` once per order in ``alphas`` (each in (0, 1]) with a fractional ``method`` (``l1`` or
-    ``l1-explicit``), α on every state (``state=None``) or only on ``state``; summarise the firing and, with
+    """Run ``model`` once per order in ``alphas`` (each in (0, 1]) with a fractional ``method`` (family
+    ``"fractional"`` of :data:`neurospike.methods.METHODS`), α on every state (``state=None``) or only on ``state``; summarise the firing and, with
     ``out``, write the report there. Every input is checked before the first run."""
     orders = check_alphas(alphas)
-    if method not in FRACTIONAL_METHODS:
+    if method not in registry.names(family="fractional"):
         raise NeurospikeError(f"method {method!r}: an alpha sweep needs a fractional method "
-                              f"({', '.join(FRACTIONAL_METHODS)})")
+                              f"({', '.join(registry.names(family='fractional'))})")
     _check_out(out)
-    model_obj, chosen, _, current_obj, t_end, _ = resolve(model, preset, params, current, t_end)
+    problem = resolve(model, preset, params, current, t_end)
+    model_obj, chosen, current_obj, t_end = problem.model, problem.preset, problem.current, problem.t_end
     if state is not None:
         model_obj.state_index(state)
     dt = _check_step(dt if dt is not None else chosen.dt if chosen.dt is not None else 0.01)

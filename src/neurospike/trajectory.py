@@ -106,6 +106,7 @@ class Trajectory:
             "method": self.method,
             "dt": self.dt,
             "params": {k: _plain(v) for k, v in self.params.items()},
+            "state_units": self.state_units,
             "t": self.t.tolist(),
             "states": {k: np.asarray(v).tolist() for k, v in self.states.items()},
             "spikes": _plain(self.spikes),
@@ -169,7 +170,7 @@ class Trajectory:
             return cls(t=np.asarray(data["t"]), states={k: np.asarray(v) for k, v in data["states"].items()},
                        spikes=np.asarray(data["spikes"], dtype=float), model=data["model"], method=data["method"],
                        params=data["params"], preset=data.get("preset"), dt=data.get("dt"),
-                       compile_time_s=data.get("compile_time_s", 0.0), run_time_s=data.get("run_time_s", 0.0),
+                       state_units=data.get("state_units", {}), compile_time_s=data.get("compile_time_s", 0.0), run_time_s=data.get("run_time_s", 0.0),
                        events=data.get("events", "located"), status=data.get("status", "success"),
                        message=data.get("message", ""), alpha=data.get("alpha"), training=data.get("training"),
                        spike_neurons=_optional_array(data.get("spike_neurons"), int),
@@ -181,21 +182,21 @@ class Trajectory:
                        params=meta["params"], preset=meta["preset"], dt=meta["dt"], events=meta["events"],
                        state_units=meta["state_units"], compile_time_s=meta["compile_time_s"],
                        run_time_s=meta["run_time_s"], status=meta["status"], message=meta["message"],
-                       spike_neurons=data["spike_neurons"] if "spike_neurons" in data.files else None,
+                       alpha=meta.get("alpha"), spike_neurons=data["spike_neurons"] if "spike_neurons" in data.files else None,
                        spike_counts=data["spike_counts"] if "spike_counts" in data.files else None)
 
     def plot(self, path: str | os.PathLike | None = None, states: list[str] | None = None, axes=None,
              reference: "Trajectory | None" = None):
-        """One panel per state (all by default), spikes marked; optionally over a ``reference``."""
-        import matplotlib
-
-        if path is not None:
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        """One panel per state (all by default), spikes marked; optionally over a ``reference``. With ``path``
+        the figure is written there (without pyplot: the backend is left alone); without, it is a pyplot
+        figure, shown as pyplot shows figures."""
         states = states or self.state_names
         if axes is None:
-            fig, axes = plt.subplots(len(states), 1, sharex=True, figsize=(8, 2.2 * len(states) + 0.5), squeeze=False)
+            if path is not None:
+                from .figures import subplots
+            else:
+                from matplotlib.pyplot import subplots
+            fig, axes = subplots(len(states), 1, sharex=True, figsize=(8, 2.2 * len(states) + 0.5), squeeze=False)
             axes = axes[:, 0]
         for ax, name in zip(axes, states):
             if reference is not None:
@@ -214,8 +215,26 @@ class Trajectory:
             fig.tight_layout()
             _atomic_write(path, lambda f: fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", dpi=120),
                           text=False)
-            plt.close(fig)
         return axes
+
+
+def merge_spikes(nodes, trace, spike_times, before, after):
+    """Insert (t*, state before reset) and (t*, state after reset) of each spike into the node trace."""
+    if len(spike_times) == 0:
+        return nodes, trace
+    points = np.empty((2 * len(spike_times), trace.shape[1]))
+    points[0::2], points[1::2] = before, after
+    position = np.searchsorted(nodes, spike_times, side="left")
+    return np.insert(nodes, np.repeat(position, 2), np.repeat(spike_times, 2)), np.insert(
+        trace, np.repeat(position, 2), points, axis=0)
+
+
+def insert_points(t, y, times, states):
+    """Insert (times, states) into the trace (t, y), each after the points already at the same time."""
+    if len(times) == 0:
+        return t, y
+    position = np.searchsorted(t, times, side="right")
+    return np.insert(t, position, times), np.insert(y, position, states, axis=0)
 
 
 def _right_continuous_interp(times, t, values):

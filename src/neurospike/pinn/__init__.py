@@ -19,26 +19,26 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import NeurospikeError
-from ..trajectory import Trajectory, _atomic_write
-from .engine import METHOD_DEFAULTS, PinnOptions, resolve_options
+from ..trajectory import Trajectory, _atomic_write, merge_spikes
+from .engine import PinnOptions, resolve_options
 from .fractional import fpinn
 from .methods import check_model, march, split_march
 from .network import apply_network, parameter_count
 
-PINN_METHODS = tuple(METHOD_DEFAULTS)
-FRACTIONAL_PINN_METHODS = ("fpinn",)
 MODES = {"pinn": "whole", "pinn-data": "whole", "pinn-marching": "marching", "pinn-reset": "reset"}
 CHECKPOINT_VERSION = 1
 
-__all__ = ["PINN_METHODS", "FRACTIONAL_PINN_METHODS", "PinnOptions", "run", "run_fractional", "load_checkpoint",
-           "PinnSolution"]
+__all__ = ["PinnOptions", "run", "run_fractional", "data_points", "load_checkpoint", "PinnSolution",
+           "resolve_options"]
 
 
-def run(model, method, values, current, start, t0, t_end, dt, options=None, progress=None, checkpoint=None):
-    """Train the PINN ``method`` on ``model`` over [t0, t_end] and return its :class:`Trajectory` (``dt`` is the
-    step of the classical solution ``pinn-data`` fits). ``progress(t, loss)`` is called as windows complete
-    (the largest final loss of the windows just trained); ``checkpoint`` (a path) saves the trained networks
-    (npz, no pickle) for :func:`load_checkpoint`."""
+def run(model, method, values, current, start, t0, t_end, dt, options=None, progress=None, checkpoint=None,
+        data=None):
+    """Train the PINN ``method`` on ``model`` over [t0, t_end] and return its :class:`Trajectory`. ``data``
+    (``pinn-data``: the (times, states) of a classical run, :func:`data_points`) is what the network also fits;
+    the caller computes it. ``progress(t, loss)`` is called as windows complete (the largest final loss of the
+    windows just trained); ``checkpoint`` (a path) saves the trained networks (npz, no pickle) for
+    :func:`load_checkpoint`."""
     if any(np.ndim(v) for v in (*values.values(), *start.values())):
         raise NeurospikeError(f"method {method!r} trains on one neuron; give scalar parameters")
     options = resolve_options(method, options)
@@ -50,7 +50,8 @@ def run(model, method, values, current, start, t0, t_end, dt, options=None, prog
         trajectory = _splitting_trajectory(model, method, values, out, options)
         solution = None
     else:
-        data = _data(model, values, current, start, t0, t_end, dt, options) if method == "pinn-data" else None
+        if method == "pinn-data" and data is None:
+            raise NeurospikeError("pinn-data fits a classical run: give data=data_points(trajectory)")
         out = march(model, values, current, start, t0, t_end, MODES[method], options, data, progress)
         solution = PinnSolution.from_march(model, method, values, current, options, out)
         trajectory = _march_trajectory(model, method, values, out, options, t_end, solution)
@@ -62,8 +63,6 @@ def run(model, method, values, current, start, t0, t_end, dt, options=None, prog
 def run_fractional(model, method, values, current, start, t0, t_end, dt, orders, options=None, progress=None):
     """``fpinn``: the fractional PINN with the L1 scheme (:mod:`neurospike.pinn.fractional`) on the grid of
     step ``dt``, Caputo orders ``orders`` per state; a :class:`Trajectory` like the L1 solver's."""
-    from ..simulate import merge_spikes
-
     options = resolve_options(method, options)
     check_model(model, method, values, options)
     out = fpinn(model, values, current, start, t0, t_end, dt, np.asarray(orders, dtype=float), options, progress)
@@ -87,12 +86,9 @@ def run_fractional(model, method, values, current, start, t0, t_end, dt, orders,
                       training=training)
 
 
-def _data(model, values, current, start, t0, t_end, dt, options):
-    """``pinn-data``: the classical solution (``options.data_method`` at step ``dt``) on its grid nodes."""
-    from ..simulate import simulate
-
-    classical = simulate(model, method=options.data_method, dt=dt, t0=t0, t_end=t_end, params=values,
-                         current=current, initial=start)
+def data_points(classical: Trajectory):
+    """``pinn-data``'s data: a classical solution on its grid nodes, one value per time (the post-reset one),
+    at most ~4000 points."""
     keep = np.concatenate([np.diff(classical.t) > 0, [True]])  # one value per time (the post-reset one)
     every = max(1, int(np.sum(keep)) // 4000)
     return classical.t[keep][::every], classical.y[keep][::every]

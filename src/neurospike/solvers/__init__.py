@@ -1,6 +1,6 @@
 """Solvers: fixed-step methods (one time loop, methods as data) and the adaptive scipy reference."""
 
-from .methods import METHODS, VectorField
+from .methods import VectorField
 from .tableaux import EULER, HEUN, MIDPOINT, RK4, ButcherTableau
 
-__all__ = ["METHODS", "VectorField", "ButcherTableau", "EULER", "MIDPOINT", "HEUN", "RK4"]
+__all__ = ["VectorField", "ButcherTableau", "EULER", "MIDPOINT", "HEUN", "RK4"]

@@ -44,7 +44,6 @@ class ExplicitRungeKutta:
 
     name: str
     tableau: ButcherTableau
-    description: str
 
     @property
     def order(self) -> int:
@@ -78,7 +77,6 @@ class SequentialEuler:
     input_at_step_start: bool = True
     order: int = 1
     interpolation: str = "linear"
-    description: str = "forward Euler, states updated in turn (Izhikevich 2004 figure1.m)"
 
     def step(self, field, t, y, h):
         for i in range(y.shape[0]):
@@ -94,7 +92,6 @@ class BackwardEuler:
     name: str = "backward-euler"
     order: int = 1
     interpolation: str = "linear"
-    description: str = "implicit Euler, Newton iterations with the JAX Jacobian"
     tol: float = 1e-12
     max_iter: int = 50
 
@@ -141,7 +138,6 @@ class ExponentialEuler:
     name: str = "exp-euler"
     order: int = 1
     interpolation: str = "hermite"
-    description: str = "exponential Euler with the JAX Jacobian (ExpRESS-Euler)"
 
     def step(self, field, t, y, h):
         n = y.shape[0]
@@ -176,25 +172,9 @@ class Strang:
     name: str = "strang"
     order: int = 2
     interpolation: str = "hermite"
-    description: str = "Strang splitting with exact sub-flows (conditionally linear models)"
 
     def step(self, field, t, y, h):
         def solve(number, group, start, length, y):
             return exact_subflow(field, start + length / 2, y, length, field.groups[group]), None
 
         return splitting.compose(splitting.stages("strang", len(field.groups)), y, t, h, solve)[0]
-
-
-METHODS: dict[str, Any] = {
-    m.name: m
-    for m in (
-        ExplicitRungeKutta("euler", EULER, "forward Euler"),
-        ExplicitRungeKutta("rk2", MIDPOINT, "explicit midpoint Runge–Kutta"),
-        ExplicitRungeKutta("heun", HEUN, "Heun's method (explicit trapezoidal)"),
-        ExplicitRungeKutta("rk4", RK4, "classical fourth-order Runge–Kutta"),
-        SequentialEuler(),
-        BackwardEuler(),
-        ExponentialEuler(),
-        Strang(),
-    )
-}
