@@ -31,12 +31,12 @@ from .trajectory import Trajectory, _atomic_write
 EVENT_MODES = ("located", "step")
 EVENT_DESCRIPTIONS = {
     "located": "spikes located inside the step (and reset there)",
-    "step": "spikes at the end of the step (reset after it, as the seed study)",
+    "step": "spikes at the end of the step (reset after it, as the Learning to Spike study)",
 }
 
 # Published tables shown beside ours, keyed by (model, preset): the package data file and how its method names
 # map onto ours. A table is only shown when the run uses the table's own parameters and the preset's input.
-SEED_TABLES = {
+PUBLISHED_TABLES = {
     ("izhikevich2007", "rs"): {
         "file": "learning_to_spike_table2.json",
         "citation": "Learning to Spike, Table II",
@@ -98,7 +98,7 @@ def _times_in_run(run: Trajectory, times: np.ndarray) -> np.ndarray:
 
 # --- the published table --------------------------------------------------------------------------------------
 @dataclass
-class SeedTable:
+class PublishedTable:
     """Published values at ``times``: ``values[method][state]`` and the published wall time ``time_s[method]``
     (our method names)."""
 
@@ -113,18 +113,18 @@ class SeedTable:
         return float(series[where[0]]) if series is not None and where.size else float("nan")
 
 
-def seed_table(model, preset: str, values: dict[str, Any], custom_current: bool) -> SeedTable | None:
+def published_table(model, preset: str, values: dict[str, Any], custom_current: bool) -> PublishedTable | None:
     """The published table for this model and preset, if there is one and the run uses its parameters."""
-    entry = SEED_TABLES.get((model.name, preset))
+    entry = PUBLISHED_TABLES.get((model.name, preset))
     if entry is None or custom_current:
         return None
     data = json.loads(resources.files("neurospike").joinpath("data", entry["file"]).read_text())
-    published = data.get("model", {}).get("params", {})
-    if any(not np.isclose(values.get(name, np.nan), value) for name, value in published.items()):
+    published_params = data.get("model", {}).get("params", {})
+    if any(not np.isclose(values.get(name, np.nan), value) for name, value in published_params.items()):
         return None
     table = data["table2"]
     rows = {entry["methods"][row["method"]]: row for row in table["rows"] if row["method"] in entry["methods"]}
-    return SeedTable(
+    return PublishedTable(
         citation=entry["citation"],
         times=np.asarray(table["times"], dtype=float),
         values={method: {s: np.asarray(row[s], dtype=float) for s in model.states if s in row}
@@ -220,7 +220,7 @@ class Comparison:
     rows: list[dict[str, Any]]
     summary: list[dict[str, Any]]
     current: Any = None
-    seed: SeedTable | None = None
+    published: PublishedTable | None = None
 
     @property
     def states(self) -> list[str]:
@@ -232,38 +232,38 @@ class Comparison:
 
     def markdown(self) -> str:
         """The table: state and |error| at each time per method and events mode, then spikes and cost."""
-        states, units, seed = self.states, self.units, self.seed
+        states, units, published = self.states, self.units, self.published
         title = f"{self.model.name}" + (f" [{self.preset}]" if self.preset else "")
         parts = [f"## {title}: methods at dt = {self.dt:g} ms against the reference", "",
                  "Errors are |method − reference|; `reference` is scipy DOP853 (rtol = atol = 1e-12) with exact "
                  "spike events. Events `located`: " + EVENT_DESCRIPTIONS["located"] + "; `step`: "
                  + EVENT_DESCRIPTIONS["step"] + "."]
-        if seed is not None:
-            parts.append(f"Seed columns: {seed.citation}, as published (the seed measured its errors against its "
-                         f"own forward-Euler run, so only its values are shown).")
+        if published is not None:
+            parts.append(f"Published columns: {published.citation}, as published (the study measured its errors "
+                         f"against its own forward-Euler run, so only its values are shown).")
         header = ["method", "events", "t (ms)", *(_label(s, units.get(s, "")) for s in states),
                   *(_label(f"|err {s}|", units.get(s, "")) for s in states)]
-        if seed is not None:
-            header += [f"seed {s}" for s in states]
+        if published is not None:
+            header += [f"published {s}" for s in states]
         body = []
         for row in self.rows:
             cells = [row["method"], row["events"], f"{row['t']:g}", *(_number(row[s]) for s in states),
                      *(_error(row[f"abs_err_{s}"]) for s in states)]
-            if seed is not None:
-                cells += [_number(row[f"seed_{s}"], 4) for s in states]
+            if published is not None:
+                cells += [_number(row[f"published_{s}"], 4) for s in states]
             body.append(cells)
         parts += ["", _markdown_table(header, body), "", "### Spikes and cost", ""]
         header = ["method", "events", "spikes", "worst spike-time error (ms)", "missing", "extra",
                   *(f"rel. L2 {s}" for s in states), "compile (s)", "run (s)", "status"]
-        if seed is not None:
-            header.append("seed time (s)")
+        if published is not None:
+            header.append("published time (s)")
         body = []
         for item in self.summary:
             cells = [item["method"], item["events"], str(item["spikes"]), _error(item["worst_spike_error_ms"]),
                      str(item["missing"]), str(item["extra"]), *(_error(item[f"relative_l2_{s}"]) for s in states),
                      f"{item['compile_time_s']:.3f}", f"{item['run_time_s']:.4f}", item["status"]]
-            if seed is not None:
-                cells.append(f"{seed.time_s[item['method']]:g}" if item["method"] in seed.time_s else "—")
+            if published is not None:
+                cells.append(f"{published.time_s[item['method']]:g}" if item["method"] in published.time_s else "—")
             body.append(cells)
         parts.append(_markdown_table(header, body))
         notes = [f"- {item['method']} ({item['events']}): {item['message']}"
@@ -273,14 +273,14 @@ class Comparison:
         return "\n".join(parts) + "\n"
 
     def to_csv(self, path) -> None:
-        """One line per run and time: values, |errors|, seed values (if any) and the run's spike summary."""
+        """One line per run and time: values, |errors|, published values (if any) and the run's spike summary."""
         _write_csv(path, *self._csv())
 
     def _csv(self):
-        states, seed = self.states, self.seed
+        states, published = self.states, self.published
         summary = {(item["method"], item["events"]): item for item in self.summary}
         header = ["method", "events", "t_ms", *states, *(f"abs_err_{s}" for s in states)]
-        header += [f"seed_{s}" for s in states] if seed is not None else []
+        header += [f"published_{s}" for s in states] if published is not None else []
         header += ["spikes", "worst_spike_time_error_ms", "missing", "extra", *(f"relative_l2_{s}" for s in states),
                    "compile_time_s", "run_time_s", "status"]
         rows = []
@@ -288,7 +288,7 @@ class Comparison:
             item = summary[(row["method"], row["events"])]
             rows.append([row["method"], row["events"], row["t"], *(row[s] for s in states),
                          *(row[f"abs_err_{s}"] for s in states),
-                         *((row[f"seed_{s}"] for s in states) if seed is not None else ()),
+                         *((row[f"published_{s}"] for s in states) if published is not None else ()),
                          item["spikes"], item["worst_spike_error_ms"], item["missing"], item["extra"],
                          *(item[f"relative_l2_{s}"] for s in states), item["compile_time_s"], item["run_time_s"],
                          item["status"]])
@@ -451,7 +451,7 @@ def compare(model, methods, *, dt, times, preset=None, params=None, current=None
             matches[(method, mode)] = match_spikes(reference.spikes, runs[(method, mode)].spikes)
             advance(f"{method} ({mode})")
 
-    seed = seed_table(model_obj, chosen.name, values, custom_current=current is not None)
+    published = published_table(model_obj, chosen.name, values, custom_current=current is not None)
     states = list(reference.states)
     rows, summary = [], []
     for (method, mode), run in [(("reference", "exact"), reference), *runs.items()]:
@@ -467,7 +467,7 @@ def compare(model, methods, *, dt, times, preset=None, params=None, current=None
             row = {"method": method, "events": mode, "t": float(t)}
             for s in states:
                 row[s], row[f"abs_err_{s}"] = float(at_times[s][k]), float(errors[s][k])
-                row[f"seed_{s}"] = seed.value(method, s, t) if seed is not None else float("nan")
+                row[f"published_{s}"] = published.value(method, s, t) if published is not None else float("nan")
             rows.append(row)
         match = matches.get((method, mode))
         summary.append({
@@ -480,7 +480,7 @@ def compare(model, methods, *, dt, times, preset=None, params=None, current=None
         })
     comparison = Comparison(model=model_obj, preset=chosen.name, dt=dt, times=times, events=modes, methods=methods,
                             reference=reference, runs=runs, matches=matches, rows=rows, summary=summary,
-                            current=current_obj, seed=seed)
+                            current=current_obj, published=published)
     if out is not None:
         comparison.write(out)
     return comparison
