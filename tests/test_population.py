@@ -39,11 +39,19 @@ def test_step_events_reset_after_the_step_on_the_grid():
     assert population.spike_counts.sum() == len(population.spikes)
 
 
-def test_runaway_neuron_is_stopped_and_the_others_go_on():
-    # neuron 1 resets above its threshold (c = 40 > v_peak = 30): it would fire again at once, forever
-    population = run(params=dict(a=A, b=B, c=np.array([-65.0, 40.0, -65.0, -65.0, -50.0]), d=D),
-                     max_rate=2000.0, save_at=[120.0])
-    assert population.status == "rate-exceeded" and "neuron 1" in population.message
+def test_runaway_neuron_is_stopped_where_it_stops_alone_and_the_others_go_on():
+    # neuron 1 resets just below its threshold (c = 29 < v_peak = 30): it fires again 0.003 ms later, faster
+    # than max_rate = 2000 Hz. Alone it stops there with rate-exceeded (the single-neuron loop is the
+    # independent path); in the population it is stopped at the same spike and the others run to the end.
+    c = np.array([-65.0, 29.0, -65.0, -65.0, -50.0])
+    population = run(params=dict(a=A, b=B, c=c, d=D), max_rate=2000.0, save_at=[120.0])
+    alone = ns.simulate("izhikevich", preset="tonic_spiking", method="rk4", dt=0.01, t_end=120.0, current=14.0,
+                        params=dict(a=A[1], b=B[1], c=c[1], d=D[1]), max_rate=2000.0)
+    assert alone.status == "rate-exceeded" and len(alone.spikes) == 2
+    assert population.status == "rate-exceeded" and "neuron 1 at t=" in population.message
+    stop = float(population.message.split("neuron 1 at t=")[1].split(" ms")[0])
+    assert abs(stop - alone.spikes[-1]) < 1e-5  # the message prints 6 digits
+    np.testing.assert_allclose(population.spikes[population.spike_neurons == 1], alone.spikes, rtol=0, atol=1e-12)
     assert np.isnan(population["v"][-1, 1]) and np.all(np.isfinite(np.delete(population["v"][-1], 1)))
     assert population.spike_counts[0] > 2
 

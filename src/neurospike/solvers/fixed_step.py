@@ -5,11 +5,12 @@ straddles a jump; each step evaluates the input on its own piece (its midpoint i
 
 Events (``events="located"``): when a step carries the spike state across its level, the crossing time is found
 on the step's dense interpolant (bisection to machine precision), the spike is recorded there with the state
-just before and after the reset, and the step is finished from the reset state, possibly with more spikes. With
-``events="step"`` the reset is applied after the step, as the seed study (and figure1.m) did.
+just before and after the reset, and the step is finished from the reset state, possibly with more spikes (up
+to ``MAX_EVENTS_PER_STEP``). With ``events="step"`` the reset is applied after the step, as the seed study (and
+figure1.m) did. All of it is :func:`.events.step_events` (the same function the population loop vmaps).
 
 Guards: a state that turns non-finite or spikes faster than ``max_rate`` (a Zeno cascade of resets) halts the
-run; what was computed up to there is kept and the status says when and why.
+run; what was computed up to there is kept and the status says when and why (:mod:`.events`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .events import (BISECTION_STEPS, MAX_EVENTS_PER_STEP, NON_FINITE, OK, RATE_EXCEEDED,  # noqa: F401
+                     EventRule, crossing, guard_finite, halt, hermite, method_interpolant, new_status, no_events,
+                     step_events)
+from .events import locate as events_locate
 from .methods import VectorField
 
-OK, RATE_EXCEEDED, NON_FINITE = 0, 1, 2
-BISECTION_STEPS = 60
-MAX_EVENTS_PER_STEP = 16
 BLOCK = 256
 
 
@@ -46,13 +48,6 @@ def time_grid(t0: float, t_end: float, dt: float, breaks=()) -> np.ndarray:
     return nodes
 
 
-def hermite(theta, y0, f0, y1, f1, h):
-    """Cubic Hermite interpolant on one step at fraction theta ∈ [0, 1]."""
-    t2, t3 = theta * theta, theta * theta * theta
-    return ((2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0
-            + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1)
-
-
 @dataclass(frozen=True)
 class LoopConfig:
     """The static (compile-time) choices of one run."""
@@ -68,83 +63,44 @@ class LoopConfig:
     input_at_step_start: bool  # the input read at the step's start t (figure1.m), not on its midpoint's piece
     spike_capacity: int  # spikes one block may hold (beyond MAX_EVENTS_PER_STEP)
     record_trace: bool
+    # the events of a step in a loop of MAX_EVENTS_PER_STEP conditional passes instead of a while loop, so that
+    # reverse-mode derivatives (jax.grad) can go through it (``run_every_step``); same results, more work
+    bounded_events: bool = False
+
+    @classmethod
+    def for_model(cls, model, method, events: str = "located", spike_capacity: int = 0, record_trace: bool = True,
+                  bounded_events: bool = False) -> "LoopConfig":
+        """The static choices of the loop for ``model`` (its spike rule and split groups) and the one-step
+        ``method`` (a scheme with ``step``), with ``events`` "located" or "step"."""
+        rule = model.spike
+        return cls(
+            method=method, derivatives=model.derivatives,
+            groups=tuple(tuple(model.state_index(s) for s in group) for group in model.split) if model.split else None,
+            spike_index=model.state_index(rule.state) if rule else None, level_name=rule.level if rule else None,
+            reset=rule.reset if rule else None, refractory_name=rule.refractory if rule else None,
+            located=events == "located", input_at_step_start=getattr(method, "input_at_step_start", False),
+            spike_capacity=spike_capacity, record_trace=record_trace, bounded_events=bounded_events)
+
+    @property
+    def events(self) -> EventRule:
+        """The event choices of this loop (:mod:`.events`)."""
+        return EventRule(self.spike_index, self.level_name, self.reset, self.refractory_name, self.located)
 
 
-def _interpolant(config: LoopConfig, field, s, y0, y1, h):
-    if config.method.interpolation == "hermite":
-        f0, f1 = field(s, y0), field(s + h, y1)
-        return lambda theta: hermite(theta, y0, f0, y1, f1, h)
-    return lambda theta: y0 + theta * (y1 - y0)
+def method_events(config: LoopConfig, params, field, status, start, y, y_next, span, t_next):
+    """Every spike of a step that crossed (:func:`.events.step_events` with this method's interpolant and
+    step): the one in-step event function of the single-neuron loop and of the population loop (vmapped)."""
+    method = config.method
+    return step_events(config.events, params, status, start, y, y_next, span, t_next,
+                       lambda s, y0, y1, h: method_interpolant(method, field, s, y0, y1, h),
+                       lambda s, y0, h: method.step(field, s, y0, h),
+                       bounded=config.bounded_events)
 
 
 def locate(config: LoopConfig, field, level, s, y0, y1, h):
-    """The fraction θ of the step where the spike state crosses ``level`` upwards, and the state there."""
-    interpolant = _interpolant(config, field, s, y0, y1, h)
-    k = config.spike_index
-
-    def bisect(_, bracket):
-        low, high = bracket
-        mid = 0.5 * (low + high)
-        above = interpolant(mid)[k] >= level
-        return jnp.where(above, low, mid), jnp.where(above, mid, high)
-
-    _, theta = jax.lax.fori_loop(0, BISECTION_STEPS, bisect, (jnp.zeros_like(h), jnp.ones_like(h)))
-    return theta, interpolant(theta)
-
-
-def _halt(state, condition, time, code):
-    fresh = condition & ~state["halted"]
-    return dict(
-        state,
-        halted=state["halted"] | condition,
-        halt_time=jnp.where(fresh, time, state["halt_time"]),
-        halt_code=jnp.where(fresh, code, state["halt_code"]),
-    )
-
-
-def _events_in_step(config: LoopConfig, params, field, status, start, y, y_next, span, t_next):
-    """Handle the spikes of one step. Returns the end-of-step state, the updated status and a block of up to
-    ``MAX_EVENTS_PER_STEP`` spike records (time, state before, state after; NaN-padded) with their count."""
-    method, k = config.method, config.spike_index
-    level = params[config.level_name]
-    n = y.shape[0]
-    block = (jnp.full((MAX_EVENTS_PER_STEP,), jnp.nan), jnp.full((MAX_EVENTS_PER_STEP, n), jnp.nan),
-             jnp.full((MAX_EVENTS_PER_STEP, n), jnp.nan))
-
-    def record(status, block, count, t_spike, y_before, y_after):
-        too_fast = t_spike - status["last"] < status["min_interval"]
-        status = _halt(dict(status, last=t_spike), too_fast, t_spike, RATE_EXCEEDED)
-        block = (block[0].at[count].set(t_spike), block[1].at[count].set(y_before), block[2].at[count].set(y_after))
-        return status, block, count + 1
-
-    if config.reset is None:  # only record the crossing; the trajectory is untouched
-        theta, y_cross = locate(config, field, level, start, y, y_next, span)
-        status, block, count = record(status, block, 0, start + theta * span, y_cross, y_cross)
-        return y_next, status, block, count
-
-    def another(loop):
-        status, _, count, _, _, _, _, crossed = loop
-        return crossed & ~status["halted"] & (count < MAX_EVENTS_PER_STEP)
-
-    def handle(loop):
-        status, block, count, s, y0, y1, h, _ = loop
-        theta, y_before = locate(config, field, level, s, y0, y1, h)
-        t_spike = s + theta * h
-        y_after = jnp.stack(config.reset(tuple(y_before[i] for i in range(n)), params))
-        status, block, count = record(status, block, count, t_spike, y_before, y_after)
-        resume = t_spike
-        if config.refractory_name is not None:
-            status = dict(status, refractory_end=t_spike + params[config.refractory_name])
-            resume = jnp.minimum(jnp.maximum(t_spike, status["refractory_end"]), t_next)
-        rest = jnp.where(status["halted"], 0.0, t_next - resume)
-        y_end = method.step(field, resume, y_after, rest)
-        crossed = (y_after[k] < level) & (y_end[k] >= level) & (rest > 0)
-        return status, block, count, resume, y_after, y_end, rest, crossed
-
-    loop = (status, block, 0, start, y, y_next, span, True)
-    status, block, count, _, _, y_end, _, crossed = jax.lax.while_loop(another, handle, loop)
-    status = _halt(status, crossed & (count >= MAX_EVENTS_PER_STEP), t_next, RATE_EXCEEDED)
-    return y_end, status, block, count
+    """The fraction θ of the step where the spike state crosses ``level`` upwards, and the state there
+    (:func:`.events.locate` on the method's interpolant; kept for callers of the earlier API)."""
+    return events_locate(method_interpolant(config.method, field, s, y0, y1, h), config.spike_index, level)
 
 
 def _step(config: LoopConfig, params, current, carry, node):
@@ -159,38 +115,19 @@ def _step(config: LoopConfig, params, current, carry, node):
 
     if config.spike_index is not None:
         k, level = config.spike_index, params[config.level_name]
-        if config.located:
-            crossed = (y[k] < level) & (y_next[k] >= level) & (span > 0)
-            handle = lambda status: _events_in_step(config, params, field, status, start, y, y_next, span, t_next)
-        else:
-            if config.reset is None:
-                crossed = (y[k] < level) & (y_next[k] >= level) & (span > 0)
-            else:
-                crossed = (y_next[k] >= level) & (span > 0)
+        crossed = crossing(config.events, level, y[k], y_next[k], span)
 
-            def handle(status):
-                y_after = y_next if config.reset is None else jnp.stack(
-                    config.reset(tuple(y_next[i] for i in range(y.shape[0])), params))
-                if config.refractory_name is not None:
-                    status = dict(status, refractory_end=t_next + params[config.refractory_name])
-                too_fast = t_next - status["last"] < status["min_interval"]
-                status = _halt(dict(status, last=t_next), too_fast, t_next, RATE_EXCEEDED)
-                block = (jnp.full((MAX_EVENTS_PER_STEP,), jnp.nan).at[0].set(t_next),
-                         jnp.full((MAX_EVENTS_PER_STEP, y.shape[0]), jnp.nan).at[0].set(y_next),
-                         jnp.full((MAX_EVENTS_PER_STEP, y.shape[0]), jnp.nan).at[0].set(y_after))
-                return y_after, status, block, 1
+        def handle(status):
+            return method_events(config, params, field, status, start, y, y_next, span, t_next)
 
         def quiet(status):
-            n = y.shape[0]
-            return y_next, status, (jnp.full((MAX_EVENTS_PER_STEP,), jnp.nan),
-                                    jnp.full((MAX_EVENTS_PER_STEP, n), jnp.nan),
-                                    jnp.full((MAX_EVENTS_PER_STEP, n), jnp.nan)), 0
+            return (y_next, status, *no_events(y))
 
         y_new, status, block, count = jax.lax.cond(crossed, handle, quiet, status)
         spikes = carry["spikes"]
         index = jnp.minimum(status["count"], spikes[0].shape[0] - MAX_EVENTS_PER_STEP)
-        status = _halt(status, status["count"] + count > spikes[0].shape[0] - MAX_EVENTS_PER_STEP, t_next,
-                       RATE_EXCEEDED)
+        status = halt(status, status["count"] + count > spikes[0].shape[0] - MAX_EVENTS_PER_STEP, t_next,
+                      RATE_EXCEEDED)
         spikes = tuple(jax.lax.dynamic_update_slice_in_dim(buffer, part, index, 0)
                        for buffer, part in zip(spikes, block))
         status = dict(status, count=status["count"] + count)
@@ -198,9 +135,7 @@ def _step(config: LoopConfig, params, current, carry, node):
     else:
         y_new = y_next
 
-    finite = jnp.all(jnp.isfinite(y_new))
-    status = _halt(status, ~finite, t, NON_FINITE)
-    y_new = jnp.where(finite, y_new, y)
+    status, y_new = guard_finite(status, y_new, y, t)
     carry = dict(carry, y=y_new, status=status)
     return carry, (y_new if config.record_trace else None)
 
@@ -248,11 +183,8 @@ def _first_flagged(config: LoopConfig, params, trace, y0, first, start, stop):
     bad = jnp.any(~jnp.isfinite(after), axis=1)
     if config.spike_index is not None:
         k, level = config.spike_index, params[config.level_name]
-        crossed = after[:, k] >= level
-        if config.located or config.reset is None:
-            before = jnp.concatenate([_state_before(trace, y0, base)[k:k + 1], after[:-1, k]])
-            crossed = crossed & (before < level)
-        bad = bad | crossed
+        before = jnp.concatenate([_state_before(trace, y0, base)[k:k + 1], after[:-1, k]])
+        bad = bad | crossing(config.events, level, before, after[:, k])
     steps = base + jnp.arange(size)
     return jnp.min(jnp.where(bad & (steps >= start) & (steps < stop), steps - first, BLOCK))
 
@@ -300,15 +232,8 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=No
     n = y0.shape[0]
     capacity = config.spike_capacity + MAX_EVENTS_PER_STEP
     carried = carried or {}
-    status = {
-        "refractory_end": jnp.asarray(carried.get("refractory_end", -jnp.inf), dtype=y0.dtype),
-        "min_interval": jnp.asarray(min_interval, dtype=y0.dtype),
-        "last": jnp.asarray(carried.get("last", -jnp.inf), dtype=y0.dtype),
-        "count": jnp.asarray(0),
-        "halted": jnp.asarray(False),
-        "halt_time": jnp.asarray(jnp.nan),
-        "halt_code": jnp.asarray(OK),
-    }
+    status = dict(new_status(min_interval, carried.get("refractory_end", -jnp.inf), carried.get("last", -jnp.inf),
+                             dtype=y0.dtype), count=jnp.asarray(0))
     trace = jnp.zeros((n_steps, n), dtype=y0.dtype)  # row i: the state after step i
     spikes = (jnp.full((n_blocks, capacity), jnp.nan), jnp.full((n_blocks, capacity, n), jnp.nan),
               jnp.full((n_blocks, capacity, n), jnp.nan))
@@ -337,3 +262,22 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=No
 
     status, trace, spikes, counts = jax.lax.fori_loop(0, n_blocks, one_block, (status, trace, spikes, counts))
     return trace, spikes, counts, status
+
+
+def run_every_step(config: LoopConfig, params, current, y0, nodes, min_interval):
+    """Every step through the careful step (events checked in each), as one ``lax.scan``: the same results as
+    :func:`run` (which steps fast and redoes only flagged steps), slower, but with ``config.bounded_events`` and a
+    method without inner while loops (not backward-euler's Newton iteration) reverse-mode differentiable.
+
+    Returns the trace (one state per node after the first), the spike records (``config.spike_capacity`` +
+    ``MAX_EVENTS_PER_STEP`` long, NaN-padded; a run that fills them halts with RATE_EXCEEDED) with their count,
+    and the final status."""
+    nodes = jnp.asarray(nodes)
+    n = y0.shape[0]
+    capacity = config.spike_capacity + MAX_EVENTS_PER_STEP
+    status = dict(new_status(min_interval, dtype=y0.dtype), count=jnp.asarray(0))
+    spikes = (jnp.full((capacity,), jnp.nan), jnp.full((capacity, n), jnp.nan), jnp.full((capacity, n), jnp.nan))
+    carry = {"y": y0, "status": status, "spikes": spikes}
+    carry, trace = jax.lax.scan(lambda carry, i: _step(config, params, current, carry, _node(config, nodes, i)),
+                                carry, jnp.arange(nodes.shape[0] - 1))
+    return trace, carry["spikes"], carry["status"]["count"], carry["status"]

@@ -13,13 +13,19 @@ recomputes the whole step. Hence the carried state is the *end* state of the las
 handled (spike counts, guards, resets are settled at the start of the next step, from its input, at the cost of
 a compare each), and it is carried as ONE array (``pack``; v + i·u for two states), so one loop computes it.
 
-Events: in each step the neurons that crossed their level are gathered (``jnp.nonzero`` into batches of
-``EVENT_BATCH``), their crossing is located on the step interpolant as in the single-neuron loop
-(``fixed_step.locate``), the reset applied there and the step finished from the reset state; the results are
-scattered back. So the cost of exact events grows with the number of spikes, not with N. ``events="step"`` resets
-after the step. A neuron may fire once per step here; a neuron that crosses again in the same step, fires
-faster than ``max_rate`` or turns non-finite is frozen from that time on (its states are NaN afterwards) and the
-run reports it; the other neurons go on.
+Events: in each step the neurons that crossed their level (``events.crossing``, as in the single-neuron loop) are
+gathered (``jnp.nonzero`` into batches of ``EVENT_BATCH``) and each goes through the single-neuron loop's own
+in-step event function (``fixed_step.method_events`` = ``events.step_events`` with the method's interpolant and
+step), ``jax.vmap``-ed over the batch with each neuron's own status (refractory end, last spike time): the
+crossing located on the step interpolant, the reset, the refractory hold, the rest of the step from the reset
+state with further spikes (up to ``MAX_EVENTS_PER_STEP`` per step, every one counted and recorded), the rate
+guard. The results are scattered back, so the cost of exact events grows with the number of spikes, not with N,
+and a neuron of a population does exactly what it does alone. ``events="step"`` resets after the step (the same
+crossing test, ``events.spike_status`` for the refractory period and the rate guard, elementwise over the
+block). A neuron that fires faster than ``max_rate`` (or more than ``MAX_EVENTS_PER_STEP`` times in a step) is
+stopped at that time, as the single-neuron loop halts (its states are NaN afterwards) and the run reports it;
+the other neurons go on. A neuron whose state turns non-finite is reported at the end (``simulate`` re-runs it
+alone for the message). The padding of the last block is stopped from the start and never recorded.
 
 Recording: the state at the node indices ``record_index`` only (``save_at`` times are inserted as nodes, so
 they are exact), spike counts for every neuron, and spike (time, neuron) pairs up to a buffer capacity.
@@ -31,7 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .fixed_step import LoopConfig, locate
+from .events import MAX_EVENTS_PER_STEP, crossing, new_status, spike_status
+from .fixed_step import LoopConfig, method_events
 from .methods import ExplicitRungeKutta, VectorField
 
 EVENT_BATCH = 64  # crossed neurons handled together in one step
@@ -89,7 +96,8 @@ def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interv
     Returns the states at ``record_index`` (shape (len(record_index), n_states, N)), the spike count per neuron,
     the recorded spikes per block (times, neuron indices, how many are valid) and the time each neuron was
     stopped by the rate guard (NaN if never). ``rate_guard`` (static) keeps each neuron's last spike time to
-    check the minimum interval; without it a neuron can still be stopped for crossing twice in one step."""
+    check the minimum interval across steps (the caller may leave it out for step events when a step is longer
+    than the interval); within a step located events always check it."""
     n, size = y0.shape
     block = min(NEURON_BLOCK, size)
     n_blocks = -(-size // block)
@@ -130,7 +138,8 @@ def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interv
             cur = jax.tree_util.tree_unflatten(
                 current_tree, [next(unmapped if axis is None else mapped) for axis in axis_leaves])
             saved, counts, buffer, stopped = _run_block(config, p, param_axes, cur, current_axes, y_block, nodes,
-                                                        record_index, min_interval, spike_capacity, rate_guard)
+                                                        record_index, min_interval, spike_capacity, rate_guard,
+                                                        size - index * block)
             times, neurons, recorded = buffer
             return saved, counts, (times, neurons + index * block, recorded), stopped
 
@@ -150,7 +159,9 @@ def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interv
 
 
 def _run_block(config, params, param_axes, current, current_axes, y0, nodes, record_index, min_interval,
-               spike_capacity, rate_guard):
+               spike_capacity, rate_guard, real):
+    """One block of neurons over every step; its first ``real`` neurons are the population's, the others padding
+    (stopped from the start where a neuron can be stopped, and never recorded)."""
     n, size = y0.shape
     k = config.spike_index
     def field(p, i, t_ref):
@@ -159,21 +170,10 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
     def advance(p, i, start, y, span, t_ref):
         return config.method.step(field(p, i, t_ref), start, y, span)
 
-    def reset(p, y):
-        return jnp.stack(config.reset(tuple(y[i] for i in range(n)), p))
-
-    def event(p, i, start, y, y1, span, t_ref, t_next):
-        """One located spike in a step: its time, the state at the end of the step, the refractory end."""
-        f = field(p, i, t_ref)
-        theta, y_before = locate(config, f, p[config.level_name], start, y, y1, span)
-        t_spike = start + theta * span
-        if config.reset is None:
-            return t_spike, y1, t_spike
-        y_after = reset(p, y_before)
-        resume = t_spike
-        if config.refractory_name is not None:
-            resume = jnp.minimum(t_spike + p[config.refractory_name], t_next)
-        return t_spike, config.method.step(f, resume, y_after, t_next - resume), t_spike
+    def one_neuron_events(p, i, status, start, y, y1, span, t_ref, t_next):
+        """Every spike of one neuron's step: the single-neuron loop's own in-step event function."""
+        return method_events(config, p, VectorField(config.derivatives, p, i, t_ref, config.groups), status,
+                             start, y, y1, span, t_next)
 
     # the step's start and length are per neuron only with refractory periods (or stopped neurons)
     per_neuron = 0 if config.refractory_name is not None else None
@@ -197,32 +197,56 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
             return rows.rows
 
     reset_all = jax.vmap(lambda p, y: tuple(config.reset(y, p)), in_axes=(param_axes, 0))
-    event_some = _vmapped(event, param_axes, current_axes, 0, 1, 1, 0, None, None, out_axes=(0, 1, 0))
+    events_some = _vmapped(one_neuron_events, param_axes, current_axes, 0, 0, 1, 1, 0, None, None,
+                           out_axes=(1, 0, 0, 0))
 
     def gather(tree, axes, index):
         """The per-neuron leaves of ``tree`` (those with a mapped axis) at ``index``."""
         return jax.tree_util.tree_map(lambda axis, leaf: leaf if axis is None else leaf[index], axes, tree,
                                       is_leaf=lambda x: x is None)
 
-    def located_events(params, start, y, y1, span, t_ref, t_next, crossed):
-        """Handle the crossed neurons in batches; returns spike times (NaN elsewhere) and the new states."""
+    def append(buffer, times, neurons, valid):
+        """Append the valid (time, neuron) pairs to the buffer (dropped once it is full; the count goes on)."""
+        if spike_capacity == 0:
+            return buffer
+        recorded, times_out, neurons_out = buffer[2], buffer[0], buffer[1]
+        position = jnp.where(valid, recorded + jnp.cumsum(valid) - 1, spike_capacity)
+        times_out = times_out.at[position].set(times, mode="drop")
+        neurons_out = neurons_out.at[position].set(neurons.astype(neurons_out.dtype), mode="drop")
+        return times_out, neurons_out, recorded + jnp.sum(valid)
+
+    def located_events(carry, start, y, y1, span, t_ref, t_next, crossed):
+        """The crossed neurons in batches of ``EVENT_BATCH``, each through the one-neuron event function with its
+        own status (several spikes per step each, up to ``MAX_EVENTS_PER_STEP``). ``carry``: the per-neuron
+        status arrays, counts and spike buffer; returns the states to go on from (n_states, N) and ``carry``
+        updated."""
+        status_names = [name for name in ("refractory_end", "last") if name in carry]
 
         def more(loop):
             return jnp.any(loop[0])
 
         def batch(loop):
-            pending, t_spike, y_new = loop
+            pending, y_new, carry = loop
             index = jnp.nonzero(pending, size=EVENT_BATCH, fill_value=size)[0]
+            valid = index < jnp.minimum(real, size)  # a neuron, not the fill value or the padding
             safe = jnp.minimum(index, size - 1)
-            times, y_end, _ = event_some(gather(params, param_axes, safe), gather(current, current_axes, safe),
-                                         start[safe], y[:, safe], y1[:, safe], span[safe],
-                                         t_ref, t_next)
-            t_spike = t_spike.at[index].set(times, mode="drop")
-            y_new = y_new.at[:, index].set(y_end, mode="drop")
-            return pending.at[index].set(False, mode="drop"), t_spike, y_new
+            status = jax.vmap(lambda _: new_status(min_interval, dtype=y.dtype))(index)
+            status.update({name: carry[name][safe] for name in status_names})
+            y_end, status, records, count = events_some(
+                gather(params, param_axes, safe), gather(current, current_axes, safe), status, start[safe],
+                y[:, safe], y1[:, safe], span[safe], t_ref, t_next)
+            carry = dict(carry)
+            for name in status_names:
+                carry[name] = carry[name].at[index].set(status[name], mode="drop")
+            carry["stopped"] = carry["stopped"].at[index].set(
+                jnp.where(status["halted"], status["halt_time"], jnp.nan), mode="drop")
+            carry["counts"] = carry["counts"].at[index].add(count.astype(carry["counts"].dtype), mode="drop")
+            taken = valid[:, None] & (jnp.arange(MAX_EVENTS_PER_STEP)[None, :] < count[:, None])
+            carry["buffer"] = append(carry["buffer"], records[0].reshape(-1),
+                                     jnp.broadcast_to(index[:, None], taken.shape).reshape(-1), taken.reshape(-1))
+            return pending.at[index].set(False, mode="drop"), y_new.at[:, index].set(y_end, mode="drop"), carry
 
-        _, t_spike, y_new = jax.lax.while_loop(more, batch, (crossed, jnp.full((size,), jnp.nan), y1))
-        return t_spike, y_new
+        return jax.lax.while_loop(more, batch, (crossed, y1, carry))[1:]
 
     def record_spikes(buffer, crossed, t_spike):
         """Append the (time, neuron) pairs of this step to the buffer (dropped once it is full)."""
@@ -231,13 +255,10 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
             return jnp.any(loop[0])
 
         def batch(loop):
-            pending, (times, neurons, count) = loop
+            pending, buffer = loop
             index = jnp.nonzero(pending, size=EVENT_BATCH, fill_value=size)[0]
-            valid = index < size
-            position = jnp.where(valid, count + jnp.cumsum(valid) - 1, spike_capacity)
-            times = times.at[position].set(t_spike[jnp.minimum(index, size - 1)], mode="drop")
-            neurons = neurons.at[position].set(index.astype(neurons.dtype), mode="drop")
-            return pending.at[index].set(False, mode="drop"), (times, neurons, count + jnp.sum(valid))
+            return (pending.at[index].set(False, mode="drop"),
+                    append(buffer, t_spike[jnp.minimum(index, size - 1)], index, index < jnp.minimum(real, size)))
 
         if spike_capacity == 0:
             return buffer
@@ -258,39 +279,39 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
             start, span = carry["start"], carry["span"]
         else:
             start, span = carry["times"][3], carry["times"][4]
-        live = jnp.isnan(carry["stopped"])
         level = params[config.level_name]
         start, span = jnp.broadcast_to(start, (size,)), jnp.broadcast_to(span, (size,))
+        y_k = None
         if needs_start_state:
             y_k = carry["y_start"][k] if config.located else carry["y_start"]
-            rising = (y_k < level) & (y1[k] >= level) & (span > 0)
-        too_fast = jnp.zeros((size,), bool)
-        if config.located:
-            crossed = rising
-            t_spike, y_new = jax.lax.cond(
-                jnp.any(crossed),
-                lambda: located_events(params, start, jnp.stack(carry["y_start"]), jnp.stack(y1), span, t_ref,
-                                       t_next, crossed),
-                lambda: (jnp.full((size,), jnp.nan), jnp.stack(y1)))
-            y_new = tuple(y_new)
-            if config.reset is not None:  # a second crossing within the same step
-                too_fast = crossed & (y_new[k] >= level)
-        else:
-            crossed = rising if config.reset is None else (y1[k] >= level) & (span > 0)
-            t_spike = jnp.full((size,), t_next)
-            y_new = y1 if config.reset is None else tuple(
-                jnp.where(crossed, after, before) for after, before in zip(reset_all(params, y1), y1))
+        crossed = crossing(config.events, level, y_k, y1[k], span)
         carry = dict(carry)
-        if config.refractory_name is not None and config.reset is not None:
-            carry["refractory_end"] = jnp.where(crossed, t_spike + params[config.refractory_name],
-                                                carry["refractory_end"])
-        if rate_guard:
-            too_fast = too_fast | (crossed & (t_spike - carry["last"] < min_interval))
-            carry["last"] = jnp.where(crossed, t_spike, carry["last"])
-        if config.located or rate_guard:
-            carry["stopped"] = jnp.where(live & too_fast, t_spike, carry["stopped"])
+        if config.located:  # each crossed neuron through the one-neuron event function (vmapped)
+            status = {name: carry[name] for name in ("counts", "stopped", "buffer", "refractory_end", "last")
+                      if name in carry}
+            y_new, status = jax.lax.cond(
+                jnp.any(crossed),
+                lambda status: located_events(status, start, jnp.stack(carry["y_start"]), jnp.stack(y1), span,
+                                              t_ref, t_next, crossed),
+                lambda status: (jnp.stack(y1), status), status)
+            carry.update(status)
+            return carry, tuple(y_new)
+        # reset after the step, at its end (``events.step_events`` elementwise over the population)
+        y_new = y1 if config.reset is None else tuple(
+            jnp.where(crossed, after, before) for after, before in zip(reset_all(params, y1), y1))
+        if rate_guard or (config.refractory_name is not None and config.reset is not None):
+            live = jnp.isnan(carry["stopped"])
+            status = dict(new_status(min_interval, dtype=y1[k].dtype),
+                          **{name: carry[name] for name in ("refractory_end", "last") if name in carry})
+            if not rate_guard:  # a spike at most once per step: the interval guard cannot trip
+                status["min_interval"] = jnp.asarray(-jnp.inf, dtype=y1[k].dtype)
+            status = spike_status(config.events, params, status, t_next)
+            for name in ("refractory_end", "last"):
+                if name in carry:
+                    carry[name] = jnp.where(crossed, status[name], carry[name])
+            carry["stopped"] = jnp.where(live & crossed & status["halted"], t_next, carry["stopped"])
         carry["counts"] = carry["counts"] + crossed
-        carry["buffer"] = record_spikes(carry["buffer"], crossed, t_spike)
+        carry["buffer"] = record_spikes(carry["buffer"], crossed, jnp.full((size,), t_next))
         return carry, y_new
 
     def step(i, carry):
@@ -333,7 +354,7 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
     carry = {"y": jnp.concatenate([pack(tuple(y0)), pack(tuple(y0))[..., :1]], axis=-1),
              "times": jnp.stack([nodes[0], nodes[1], nodes[0], nodes[0], 0 * nodes[0]]),
              "counts": jnp.zeros((size,), jnp.int32),
-             "stopped": jnp.full((size,), jnp.nan),
+             "stopped": jnp.where(jnp.arange(size) < real, jnp.nan, -jnp.inf),  # the padding: stopped
              "buffer": (jnp.full((spike_capacity,), jnp.nan), jnp.zeros((spike_capacity,), jnp.int32),
                         jnp.asarray(0))}
     if needs_start_state:

@@ -1,0 +1,147 @@
+"""A neuron in a population does exactly what the same neuron does alone (issue 11).
+
+The independent path is the single-neuron loop: ``ns.simulate`` with scalar parameters. Both loops now share
+one in-step event function (``solvers.events.step_events``), but everything around it differs: the population
+runs blocks of ``NEURON_BLOCK`` neurons (the last one padded), shares the blocks over the XLA host devices with
+``shard_map``, packs two states into one complex array, steps explicit Runge–Kutta on rows, gathers the
+neurons that crossed into batches of ``EVENT_BATCH`` and settles each step's events at the start of the next
+one; the single-neuron loop runs blocks of ``BLOCK`` steps fast and redoes the flagged ones with events.
+
+The network: Izhikevich's 2003 excitatory population (a = 0.02, b = 0.2, c = −65 + 15 r², d = 8 − 6 r²,
+I ~ U(0, 15)), and every 50th neuron a fast burster (c = −40, d = 0.5, I = 100) that fires up to several times
+in one step: alone it fires 280 spikes in 200 ms with euler at dt = 1 ms, which the population used to stop
+after 3 (a second crossing in one step froze a neuron and reported rate-exceeded).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import neurospike as ns
+
+N = 2500
+BURSTERS = np.arange(0, N, 50)
+
+
+def network(seed=11):
+    """Per-neuron a, b, c, d and I of the network above."""
+    rng = np.random.default_rng(seed)
+    r = rng.random(N)
+    params = dict(a=np.full(N, 0.02), b=np.full(N, 0.2), c=-65.0 + 15.0 * r**2, d=8.0 - 6.0 * r**2)
+    current = rng.uniform(0.0, 15.0, N)
+    params["c"][BURSTERS], params["d"][BURSTERS], current[BURSTERS] = -40.0, 0.5, 100.0
+    return params, current
+
+
+def alone(i, params, current, **options):
+    """Neuron ``i`` simulated on its own (scalar parameters: the single-neuron loop)."""
+    return ns.simulate("izhikevich", params={k: float(v[i]) for k, v in params.items()}, current=float(current[i]),
+                       **options)
+
+
+def sample(seed=3, size=25):
+    """Neurons to compare one by one: the first and last of every block of 1024 (the last block is padded), the
+    last neuron, and a random sample; the bursters are compared separately."""
+    rng = np.random.default_rng(seed)
+    edges = [0, 1, 1023, 1024, 2047, 2048, N - 2, N - 1]
+    return sorted(set(edges) | set(rng.choice(N, size, replace=False).tolist()))
+
+
+def check_spikes(population, i, single):
+    mine = population.spikes[population.spike_neurons == i]
+    assert population.spike_counts[i] == len(single.spikes) == len(mine), i
+    np.testing.assert_allclose(mine, single.spikes, rtol=0, atol=1e-12, err_msg=f"neuron {i}")
+
+
+@pytest.mark.slow
+def test_bursters_fire_several_times_per_step_in_a_population_as_alone():
+    params, current = network()
+    options = dict(method="euler", dt=1.0, t_end=200.0)
+    population = ns.simulate("izhikevich", params=params, current=current, save_at=[100.0, 200.0], **options)
+    assert population.status == "success", population.message
+    burster = alone(BURSTERS[0], params, current, **options)
+    assert burster.status == "success" and len(burster.spikes) == 280
+    assert np.max(np.bincount(np.floor(burster.spikes).astype(int))) >= 2  # several spikes in one step
+    assert len(population.spikes) == int(np.sum(population.spike_counts))  # every spike time recorded
+    for i in BURSTERS:  # identical parameters: one single-neuron run is the truth for all 50
+        check_spikes(population, i, burster)
+        np.testing.assert_allclose(population["v"][:, i], burster.at([100.0, 200.0])["v"], rtol=0, atol=1e-12)
+    for i in sample():
+        if i not in BURSTERS:
+            single = alone(i, params, current, **options)
+            assert single.status == "success"
+            check_spikes(population, i, single)
+            for name in ("v", "u"):
+                np.testing.assert_allclose(population[name][:, i], single.at([100.0, 200.0])[name], rtol=0,
+                                           atol=1e-12)
+
+
+# Runs the population in a fresh process with 2 XLA host devices (the test process has one: conftest imports
+# jax before neurospike could set the flag), so that the blocks are shared over devices with shard_map.
+TWO_DEVICES = textwrap.dedent("""
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    import json
+    import numpy as np
+    import jax
+    import neurospike as ns
+    from neurospike.solvers import population
+    assert jax.device_count() == 2, jax.device_count()
+    data = np.load(sys.argv[1])
+    RUNS = json.loads(sys.argv[2])
+    params = {k: data[k] for k in "abcd"}
+    out = {}
+    for method, dt, events in RUNS:
+        run = ns.simulate("izhikevich", method=method, dt=dt, t_end=200.0, events=events, params=params,
+                          current=data["I"], save_at=data["save_at"])
+        out[f"{method} {dt} {events}"] = dict(status=run.status, message=run.message, t=run.t.tolist(), v=run["v"].tolist(),
+                           u=run["u"].tolist(), spikes=run.spikes.tolist(), neurons=run.spike_neurons.tolist(),
+                           counts=run.spike_counts.tolist())
+    out["devices"] = jax.device_count()
+    out["block"] = population.NEURON_BLOCK
+    print(json.dumps(out))
+""")
+# (method, dt, events): rk4 both ways, and euler at 1 ms where the bursters fire several times in one step
+RUNS = [("rk4", 0.5, "located"), ("rk4", 0.5, "step"), ("euler", 1.0, "located")]
+
+
+@pytest.mark.slow
+def test_population_on_two_devices_equals_each_neuron_alone(tmp_path):
+    """N = 2 500 on 2 host devices: blocks of 1024, the third block padded, a fourth all padding (whole blocks
+    per device), shard_map; rk4 with located and with step events, neuron by neuron against the single-neuron
+    runs (states at save_at, spike times, counts)."""
+    params, current = network()
+    save_at = np.array([50.0, 123.0, 200.0])  # grid nodes, so the single run's dense output there is a node
+    np.savez(tmp_path / "network.npz", I=current, save_at=save_at, **params)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = subprocess.run([sys.executable, "-c", TWO_DEVICES, str(tmp_path / "network.npz"), json.dumps(RUNS)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert runs["devices"] == 2 and N % runs["block"] and N // runs["block"] == 2
+    neurons = sorted(set(sample()) | set(BURSTERS[[0, 20, 21, 40, -1]].tolist()))
+    for method, dt, events in RUNS:
+        run = runs[f"{method} {dt} {events}"]
+        assert run["status"] == "success", run["message"]
+        spikes, owners, counts = (np.asarray(run[key]) for key in ("spikes", "neurons", "counts"))
+        assert len(spikes) == counts.sum()
+        states = {name: np.asarray(run[name]) for name in ("v", "u")}
+        np.testing.assert_array_equal(run["t"], save_at)
+        for i in neurons:
+            single = alone(i, params, current, method=method, dt=dt, t_end=200.0, events=events)
+            assert single.status == "success"
+            mine = spikes[owners == i]
+            assert counts[i] == len(single.spikes) == len(mine), (method, events, i)
+            np.testing.assert_allclose(mine, single.spikes, rtol=0, atol=1e-12, err_msg=f"{method} {events} {i}")
+            expected = single.at(save_at)
+            for name in ("v", "u"):
+                np.testing.assert_allclose(states[name][:, i], expected[name], rtol=1e-12, atol=1e-12,
+                                           err_msg=f"{method} {events} neuron {i} {name}")
+        if method == "euler":  # the bursters fire several times in one step
+            burst = spikes[owners == BURSTERS[0]]
+            assert np.max(np.bincount(np.floor(burst / dt).astype(int))) >= 2
