@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install browser bench docs clean
+.PHONY: demo test check install browser bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,14 @@ browser:
 		$$SUDO apt-get install -y -q chromium >/dev/null; } || \
 		echo "make: could not install chromium; the browser tests will be skipped"; }
 
+# Every test (what CI runs), on both cores; `make check` is the fast loop: the tests not marked slow (PINN
+# training, the paper study, the examples, chromium, the 20 reference presets), under 2 minutes on 2 cores.
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+check: $(STAMP)
+	$(PYTEST) -m "not slow"
 
 # Benchmarks (figures in docs/benchmarks.md, docs/fractional.md, docs/pinn/); Brian2 lives in its own venv because it needs numpy < 2.4.
 BENCH := .venv-bench

@@ -42,6 +42,7 @@ def test_reference_first_spike_matches_an_uncapped_integration_of_the_paper_equa
     assert np.all(np.diff(isis[:6]) > 0)  # spike-frequency adaptation (the preset's point)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, tolerance", [("euler", 0.06), ("rk2", 0.02), ("heun", 0.01), ("rk4", 0.005),
                                                ("exp-euler", 0.03), ("backward-euler", 0.04)])
 def test_every_method_converges_to_the_reference_spike_times(reference, method, tolerance):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # chromium: `make check` leaves it out, `make test` runs it
+
 SCRIPT = Path(__file__).resolve().parents[1] / "src" / "neurospike" / "app" / "static" / "neuron3d.js"
 PAGE = "<body style='margin:0;background:#000'><canvas id='c' style='width:400px;height:300px'></canvas></body>"
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every example as a script: `make check` leaves it out, `make test` runs it
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BUDGET_S = 120  # per example; each is meant to take a few seconds on an idle machine (most of it JIT compiling)
 # example -> files it must write

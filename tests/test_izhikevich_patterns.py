@@ -18,6 +18,8 @@ import neurospike as ns
 from neurospike import patterns
 from neurospike.errors import NeurospikeError
 
+pytestmark = pytest.mark.slow  # the 20 Izhikevich (2004) presets against the reference
+
 DATA = json.loads(Path(ns.__file__).with_name("data").joinpath("izhikevich2004_fig1.json").read_text())
 PATTERNS = {p["name"]: p for p in DATA["patterns"]}
 NAMES = list(PATTERNS)

@@ -54,6 +54,7 @@ def observed_order(method, dts, truth):
     return np.polyfit(np.log(dts), np.log(errors), 1)[0], errors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(ORDERS))
 def test_observed_order_on_hodgkin_huxley(method, hh_truth):
     expected, dts = ORDERS[method]
@@ -61,6 +62,7 @@ def test_observed_order_on_hodgkin_huxley(method, hh_truth):
     assert abs(slope - expected) < TOLERANCE, f"{method}: observed order {slope:.3f}, errors {errors}"
 
 
+@pytest.mark.slow
 def test_exponential_euler_is_at_least_first_order(hh_truth):
     slope, errors = observed_order("exp-euler", SECOND_ORDER_DTS[:3], hh_truth)
     assert slope > 1 - TOLERANCE, f"exp-euler: observed order {slope:.3f}, errors {errors}"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the splitting-PINN study (minutes of training)
+
 CLI = Path(sys.executable).with_name("neurospike")
 
 

@@ -26,6 +26,8 @@ from neurospike.pinn import load_checkpoint
 from neurospike.solvers import splitting
 from neurospike.solvers.methods import VectorField, exact_subflow
 
+pytestmark = pytest.mark.slow  # PINN training: `make check` leaves it out, `make test` runs it
+
 # --------------------------------------------------------------------------------------------- small models
 
 TAU = 2.0  # ms, decay time constant

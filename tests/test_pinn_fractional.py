@@ -8,6 +8,8 @@ import pytest
 import neurospike as ns
 from neurospike.errors import NeurospikeError
 
+pytestmark = pytest.mark.slow  # PINN training: `make check` leaves it out, `make test` runs it
+
 SMALL = {"warmup": (600, 200), "adam_steps": 50, "lbfgs_steps": 60}
 
 
