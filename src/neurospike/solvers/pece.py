@@ -61,14 +61,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import gamma
+from scipy.special import gamma, roots_legendre
 
 from ..errors import NeurospikeError
 from .fractional import (HISTORY_BLOCK, _direct_memory, _direct_sum, check_run, refractory_hold, refractory_start,
                          run_compiled, run_result, spike_event)
 from .methods import VectorField
 
-TRUSTED_DRIFT = 20.0  # located resets: the corrector's drift past t* is used while within 20 one-step drifts
 FFT_BLOCK = 64  # history="fft": lags inside a block of this many steps are summed directly
 HISTORIES = ("fft", "direct")
 # lets XLA update the accumulator in place through the lax.cond/switch (else it is copied at every block)
@@ -155,12 +154,96 @@ def _fft_push(step, history, accumulated, constants):
     return jax.lax.cond((step % FFT_BLOCK == 0) & (step > 0), fire, lambda a: a, accumulated)
 
 
+def _difference(power, far, near):
+    """far^p − near^p (far > 0, 0 ≤ near ≤ far) without cancellation."""
+    ratio = 1.0 - near / jnp.where(far > 0, far, 1.0)
+    return far ** power * -jnp.expm1(power * jnp.log1p(-ratio))
+
+
+def rectangle_weight(alpha, x, a, b):
+    """The predictor's (product rectangle) weight of a piece [a, b] (times in steps; f taken at a) at the time x ≥ b,
+    in units of h^α/Γ(α + 1): (x − a)^α − (x − b)^α; 0 for an empty piece."""
+    return jnp.where(b > a, _difference(alpha, x - a, x - b), 0.0)
+
+
+_GAUSS_NODES, _GAUSS_WEIGHTS = roots_legendre(12)
+_GAUSS_NODES, _GAUSS_WEIGHTS = (_GAUSS_NODES + 1.0) / 2.0, _GAUSS_WEIGHTS / 2.0  # on [0, 1]
+
+
+def trapezoid_weights(alpha, x, a, b):
+    """The corrector's (product trapezoid) weights of the values at a and at b of a piece [a, b] (times in steps) at
+    the time x ≥ b, in units of h^α/Γ(α + 2): with B = x − b, ℓ = b − a,
+
+        left = α(α+1) ℓ ∫_0^1 (B + ℓs)^{α−1} s ds,    right = α(α+1) ℓ ∫_0^1 (B + ℓs)^{α−1} (1 − s) ds
+
+    ((α+1)/ℓ·∫ (x − σ)^{α−1}·(hat function) dσ in the variable of the piece); (0, 0) for an empty piece. Closed
+    form while B < ℓ; beyond, 12-point Gauss–Legendre in s (the integrand is analytic on a Bernstein ellipse of
+    ρ ≥ 5.8: error ~ρ^{−24}, rounding level), because the closed form there subtracts terms ~A^{α+1} to leave
+    ~A^{α−1}ℓ² and lost 5 digits at lag 10^4 (enough to shift an AdEx spike by 0.4 ms through the upstroke's
+    f ~ 10^14 mV/ms). The whole step [n, n+1] at x = n + 1 gives (α, 1), and two neighbouring steps c_k."""
+    length = b - a
+    far, near = x - a, x - b
+    safe = jnp.where(length > 0, length, 1.0)
+    lower, upper = _difference(alpha, far, near), _difference(alpha + 1.0, far, near)
+    left = (alpha * upper - (alpha + 1.0) * near * lower) / safe
+    right = ((alpha + 1.0) * far * lower - alpha * upper) / safe
+    s = jnp.asarray(_GAUSS_NODES)
+    kernel = (jnp.expand_dims(jnp.maximum(near, 0.0), -1) + jnp.expand_dims(safe, -1) * s) ** (
+        jnp.expand_dims(alpha, -1) - 1.0) * jnp.asarray(_GAUSS_WEIGHTS)
+    factor = alpha * (alpha + 1.0) * safe
+    far_left, far_right = factor * jnp.sum(kernel * s, -1), factor * jnp.sum(kernel * (1.0 - s), -1)
+    distant = near >= length
+    left, right = jnp.where(distant, far_left, left), jnp.where(distant, far_right, right)
+    return jnp.where(length > 0, left, 0.0), jnp.where(length > 0, right, 0.0)
+
+
+def _shift_inside(history, pending, last, theta, f_last, f_cross, alpha):
+    """(predictor, corrector) sums of the integral form at t* = t_last + θh minus those at the next node t_last + 1
+    (units h^α/Γ(α+1) and h^α/Γ(α+2); the node's sums count f_last over the whole step and leave out the node's own
+    value): the whole steps up to t_last by the change of their weights from the node to t* (zero for α = 1, so
+    an upstroke's huge f never enters a difference of large sums), the corrections of earlier split steps
+    interpolated linearly between the nodes, and the piece [t_last, t*] with f_last at its start and f_cross at t*
+    in place of the whole step's f_last."""
+    x, node = last + theta, last + 1.0
+    column = jnp.arange(history.shape[1], dtype=history.dtype)[None, :]
+    a = alpha[:, None]
+    end = jnp.minimum(column + 1.0, last)
+    whole = column <= last - 1  # steps [j, j + 1] that end by t_last
+    rect = rectangle_weight(a, x, column, end) - rectangle_weight(a, node, column, end)
+    left = trapezoid_weights(a, x, column, end)[0] - trapezoid_weights(a, node, column, end)[0]
+    start = jnp.minimum(column, last)
+    right = trapezoid_weights(a, x, start - 1.0, start)[1] - trapezoid_weights(a, node, start - 1.0, start)[1]
+    trap = jnp.where(whole, left, 0.0) + jnp.where((column >= 1) & (column <= last), right, 0.0)
+    moved = [(1.0 - theta) * (p[:, last] - p[:, last + 1]) for p in pending]
+    piece_left, piece_right = trapezoid_weights(alpha, x, last, x)
+    whole_left, _ = trapezoid_weights(alpha, node, last, node)
+    predicted = (jnp.sum(jnp.where(whole, rect, 0.0) * history, axis=1) + moved[0]
+                 + (rectangle_weight(alpha, x, last, x) - 1.0) * f_last)
+    corrected = (jnp.sum(trap * history, axis=1) + moved[1] + (piece_left - whole_left) * f_last
+                 + piece_right * f_cross)
+    return predicted, corrected
+
+
+def _split_excess(alpha, x, last, cross, f_last, f_cross, f_after, f_node):
+    """How much more the pieces [last, cross] (f_last, f_cross) and [cross, last + 1] (f_after, f_node) of a split
+    step weigh at the time x than the whole step with its node values (f_last, f_node): (predictor, corrector)."""
+    node = last + 1.0
+    predicted = ((rectangle_weight(alpha, x, last, cross) - rectangle_weight(alpha, x, last, node)) * f_last
+                 + rectangle_weight(alpha, x, cross, node) * f_after)
+    whole_left, whole_right = trapezoid_weights(alpha, x, last, node)
+    first_left, first_right = trapezoid_weights(alpha, x, last, cross)
+    second_left, second_right = trapezoid_weights(alpha, x, cross, node)
+    corrected = ((first_left - whole_left) * f_last + first_right * f_cross + second_left * f_after
+                 + (second_right - whole_right) * f_node)
+    return predicted, corrected
+
+
 def _loop(model, n_steps, located, history_kind, params, current, y0, constants, first_correction, scales, t0, dt):
     """The compiled time loop; returns the trace, the per-step spike records (NaN where none) and the halt time."""
     n = y0.shape[0]
     rule = model.spike
     k = model.state_index(rule.state) if rule else None
-    predictor_scale, corrector_scale, alpha_orders = scales
+    predictor_scale, corrector_scale, alpha = scales
     span = n_steps + 2  # predictor: b_{n−j} from K = N + 1 weights (M = K + 1); corrector: c_{n+1−j}, K = N + 2 (M = K)
     history = _direct_memory(n, n_steps + 1, y0.dtype)  # f_j at column j
     f0 = VectorField(model.derivatives, params, current, t0 + dt / 2)(t0, y0)
@@ -170,10 +253,13 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
         accumulated = jnp.zeros((2, n, n_steps + longest + 1), dtype=y0.dtype)
     else:
         accumulated = jnp.zeros((2, n, 1), dtype=y0.dtype)
+    # corrections of the split steps (resets at t*) to the (predictor, corrector) sums of every later node
+    pending = (jnp.zeros((n, n_steps + 2), dtype=y0.dtype), jnp.zeros((n, n_steps + 2), dtype=y0.dtype))
+    split_resets = rule is not None and rule.reset is not None and located
 
     def body(step, carry):  # step = n + 1: computes y_{n+1}
-        trace, y_prev, (base_p, base), history, accumulated, spike_time, before_all, after_all, halt_time, \
-            refractory_end = carry
+        trace, y_prev, (base_p, base), history, accumulated, pending, spike_time, before_all, after_all, \
+            halt_time, refractory_end = carry
         halted = ~jnp.isnan(halt_time)
         last = step - 1
         t_prev = t0 + last * dt
@@ -187,29 +273,52 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
             predicted_sum = _direct_sum(last + 2, history, (constants[0],), span)
             corrected_sum = _direct_sum(last + 2, history, (constants[1],), span)
         corrected_sum = corrected_sum + first_correction[:, last] * history[:, 0]  # a_{0,n+1} replaces c_{n+1}
+        predicted_sum, corrected_sum = predicted_sum + pending[0][:, step], corrected_sum + pending[1][:, step]
         predicted = base_p + predictor_scale * predicted_sum
         y_new = base + corrector_scale * (field(t_now, predicted) + corrected_sum)
         # f(predicted) can overflow on an explosive upstroke (AdEx's exponential): the predictor stands, and its
         # threshold crossing is the spike (as Newton's fallback to the explicit value in the L1 solver)
         y_new = jnp.where(jnp.all(jnp.isfinite(y_new)), y_new, predicted)
-        y_store, moved = y_new, jnp.asarray(False)
+        y_store, moved, split = y_new, jnp.asarray(False), jnp.asarray(False)
+        f_last = history[:, last]
+        theta, f_cross, f_after = jnp.asarray(1.0, dtype=y0.dtype), jnp.zeros((n,)), jnp.zeros((n,))
         t_spike, before, after = jnp.nan, jnp.full((n,), jnp.nan), jnp.full((n,), jnp.nan)
         if rule is not None:
             crossed, t_spike, y_cross, y_reset, before, after = spike_event(rule, params, k, located, y_prev, y_new,
                                                                              t_prev, dt, held)
-            if rule.reset is not None:  # module docstring: the node is the reset state plus the drift after t*
-                node = y_reset
-                if located:
-                    slope = field(t_now, y_reset)
-                    drift = base + corrector_scale * (slope + corrected_sum) - y_cross  # y0 + J + ... − after
-                    rest = jnp.where(crossed, (t_now - t_spike) / dt, 0.0)
-                    fresh = rest ** alpha_orders * predictor_scale * slope  # a fresh start from after
-                    trusted = jnp.abs(drift[k]) <= TRUSTED_DRIFT * predictor_scale[k] * jnp.abs(slope[k]) + 1e-12
-                    node = y_reset + jnp.where(trusted, drift, fresh)
-                moved, y_store = crossed, jnp.where(crossed, node, y_new)
             refractory_end = refractory_start(rule, params, t_spike, refractory_end)
-            held_value = jnp.where(crossed, y_reset, y_prev)
             held = refractory_hold(t_now, refractory_end, dt)  # also the spike's own node when inside its period
+            if split_resets:  # module docstring: both forms restart from the reset state at t*
+                theta = jnp.where(crossed, (t_spike - t_prev) / dt, 1.0)
+
+                def restart(_):
+                    f_cross = field(t_spike, y_cross)
+                    f_after = jnp.where(held, 0.0, field(t_spike, y_reset))
+                    shift = _shift_inside(history, pending, last, theta, f_last, f_cross, alpha)
+                    new_base_p = y_reset - predictor_scale * (predicted_sum + shift[0])
+                    new_base = y_reset - corrector_scale * (corrected_sum + shift[1])
+                    node = last + 1.0
+                    whole_left, _ = trapezoid_weights(alpha, node, last, node)
+                    first_left, first_right = trapezoid_weights(alpha, node, last, last + theta)
+                    second_left, second_right = trapezoid_weights(alpha, node, last + theta, node)
+                    node_predicted = (predicted_sum + (rectangle_weight(alpha, node, last, last + theta) - 1.0) * f_last
+                                      + rectangle_weight(alpha, node, last + theta, node) * f_after)
+                    node_corrected = (corrected_sum + (first_left - whole_left) * f_last + first_right * f_cross
+                                      + second_left * f_after)
+                    guess = new_base_p + predictor_scale * node_predicted
+                    value = new_base + corrector_scale * (second_right * field(t_now, guess) + node_corrected)
+                    value = jnp.where(jnp.all(jnp.isfinite(value)), value, guess)
+                    return value, new_base_p, new_base, node_predicted, node_corrected, f_cross, f_after
+
+                def keep_on(_):
+                    return y_new, base_p, base, predicted_sum, corrected_sum, f_cross, f_after
+
+                y_split, base_p, base, predicted_sum, corrected_sum, f_cross, f_after = jax.lax.cond(
+                    crossed, restart, keep_on, None)
+                y_store, split = jnp.where(crossed, y_split, y_new), crossed
+            elif rule.reset is not None:  # events="step": the node gets the reset state
+                moved, y_store = crossed, jnp.where(crossed, y_reset, y_new)
+            held_value = jnp.where(crossed, y_reset, y_prev)
             # held: the state stays at the post-reset value, the equation is suspended (f = 0 enters the memory)
             # and the drift of the integral form is absorbed into the constant term, as a jump
             moved, y_store = moved | held, jnp.where(held, held_value, y_store)
@@ -217,24 +326,33 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
         halt_time = jnp.where(~halted & ~finite, t_now, halt_time)
         keep = halted | ~finite
         y_store = jnp.where(keep, y_prev, y_store)
-        moved = moved & ~keep
+        moved, split = moved & ~keep, split & ~keep
         t_spike = jnp.where(keep, jnp.nan, t_spike)
         f_new = jnp.where(keep | held, 0.0, field(t_now, y_store))
-        # a moved node (reset or held): the constant term is chosen so that the corrector, with the node's stored
-        # f in place of f(predictor), gives the node value; f(predictor) of that step is never used again (it can
-        # be ~10^14 on an explosive upstroke) and for α = 1 the next step is the trapezoid from the node
+        # a moved node (held, or a step-event reset): the constant term is chosen so that the corrector, with the
+        # node's stored f in place of f(predictor), gives the node value, and so for the predictor
         base = jnp.where(moved, y_store - corrector_scale * (f_new + corrected_sum), base)
         base_p = jnp.where(moved, y_store - predictor_scale * predicted_sum, base_p)
+
+        def add_split(pending):
+            x = jnp.arange(n_steps + 2, dtype=y0.dtype)[None, :]
+            later = x >= step + 1
+            excess = _split_excess(alpha[:, None], jnp.maximum(x, step + 1.0), last, last + theta, f_last[:, None],
+                                   f_cross[:, None], f_after[:, None], f_new[:, None])
+            return tuple(p + jnp.where(later, e, 0.0) for p, e in zip(pending, excess))
+
+        pending = jax.lax.cond(split, add_split, lambda p: p, pending)
         return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store, (base_p, base),
-                jax.lax.dynamic_update_index_in_dim(history, f_new, step, 1), accumulated,
+                jax.lax.dynamic_update_index_in_dim(history, f_new, step, 1), accumulated, pending,
                 spike_time.at[step - 1].set(t_spike),
                 jax.lax.dynamic_update_index_in_dim(before_all, before, step - 1, 0),
                 jax.lax.dynamic_update_index_in_dim(after_all, after, step - 1, 0),
                 halt_time, refractory_end)
 
     trace = jnp.zeros((n_steps + 1, n), dtype=y0.dtype).at[0].set(y0)
-    carry = (trace, y0, (y0, y0), history, accumulated, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
-             jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan), jnp.asarray(-jnp.inf, dtype=y0.dtype))
+    carry = (trace, y0, (y0, y0), history, accumulated, pending, jnp.full((n_steps,), jnp.nan),
+             jnp.full((n_steps, n), jnp.nan), jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan),
+             jnp.asarray(-jnp.inf, dtype=y0.dtype))
     return jax.lax.fori_loop(1, n_steps + 1, body, carry)
 
 
@@ -263,5 +381,5 @@ def run_pece(model, params, current, y0, alpha, t0, dt, n_steps, *, events="loca
     loop = lambda *a: _loop(model, n_steps, events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
         (model.derivatives, model.spike, model.states, n_steps, events, history), loop, args, COPY_OPTIONS)
-    trace, _, _, _, _, spike_time, before, after, halt_time, _ = outputs
+    trace, _, _, _, _, _, spike_time, before, after, halt_time, _ = outputs
     return run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
