@@ -1,0 +1,149 @@
+"""Derivatives of a fixed-step run: states at chosen times and spike times as a traced function of the parameters,
+the input amplitude and the initial state.
+
+>>> import jax, jax.numpy as jnp
+>>> import neurospike as ns
+>>> run = ns.differentiable("lif", method="rk4", dt=0.1, t_end=50.0, save_at=[50.0], max_spikes=4)
+>>> states, spikes = run({"g_L": 0.1}, {}, 2.5)              # (1, 1) states, (4,) spike times (NaN-padded)
+>>> d_states, d_spikes = jax.jvp(lambda g: run({"g_L": g}, {}, 2.5), (0.1,), (1.0,))[1]
+>>> jacobian = jax.jacfwd(lambda p: run(p, {}, 2.5)[1])({"g_L": 0.1, "C": 1.0})   # d spike times / d (g_L, C)
+
+The run is :func:`neurospike.solvers.fixed_step.run`, the loop :func:`neurospike.simulate` uses (same grid,
+same events, same results), called directly with traced parameters. Differentiating it differentiates the
+numerical solution itself: every step of the method (explicit or implicit: Newton's iterations are
+differentiated as they run), the located crossing time θ of each spike through the implicit function theorem on
+the step's interpolant (``jax.custom_jvp`` on the location in :mod:`neurospike.solvers.events`, dθ =
+−(∂g/∂inputs · d inputs)/(∂g/∂θ) with g(θ) = interpolant_k(θ) − level, not a derivative of the bisection), the
+reset map and refractory hold after it, and the rest of the step from the reset state. A spike time is piecewise
+smooth in the parameters: the derivative holds while the number of spikes before the saved times (and of steps
+with a spike) stays the same; at a parameter value where a spike appears or leaves it jumps.
+
+Forward mode (``jax.jvp``, ``jax.jacfwd``; ``mode="forward"``, the default) goes through the loop's while loops
+and costs about one run per tangent direction. Reverse mode (``jax.grad``, ``jax.vjp``, ``jax.jacrev``) needs
+``mode="reverse"``: then every step goes through the careful step in one ``lax.scan``
+(:func:`~neurospike.solvers.fixed_step.run_every_step`) with the events of a step in a bounded loop (same
+results, slower forward run, memory for every step); it works for every method without an inner while loop
+(all but backward-euler, whose Newton iteration is a while loop: use forward mode there).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import currents as currents_module
+from . import models
+from .errors import NeurospikeError
+from .solvers import fixed_step
+
+jax.config.update("jax_enable_x64", True)
+
+DEFAULT_MAX_RATE_HZ = 10_000.0
+
+
+def _scheme(method):
+    """The one-step scheme (``step``, ``interpolation``, ``order``) of a method name or object."""
+    if not isinstance(method, str):
+        return getattr(method, "scheme", method)
+    try:  # the method registry (neurospike.methods), whose fixed-step methods hold their scheme
+        from .methods import get
+        found = get(method)
+        scheme = getattr(found, "scheme", None)
+    except ImportError:
+        from .solvers.methods import METHODS
+        scheme = METHODS.get(method)
+    if scheme is None or not hasattr(scheme, "step"):
+        raise NeurospikeError(f"method {method!r} is not a fixed-step method; differentiable runs take one")
+    return scheme
+
+
+def with_amplitude(current, amplitude):
+    """``current`` with its amplitude set to ``amplitude``: the value of every segment of a piecewise current (a
+    step, pulses), its baseline when it has no segments (a constant), a sine's amplitude."""
+    if isinstance(current, currents_module.Piecewise):
+        if len(current.values):
+            return currents_module.Piecewise(current.baseline, current.starts, current.ends,
+                                             tuple(amplitude for _ in current.values), current.slopes)
+        return currents_module.Piecewise(amplitude)
+    if isinstance(current, currents_module.Sine):
+        return currents_module.Sine(current.offset, amplitude, current.frequency, current.phase)
+    raise NeurospikeError(f"cannot set the amplitude of {type(current).__name__}; pass current=a function "
+                          f"amplitude -> current")
+
+
+def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None = None, save_at,
+                   max_spikes: int, t0: float = 0.0, preset: str | None = None, current=None,
+                   events: str = "located", max_rate: float = DEFAULT_MAX_RATE_HZ,
+                   mode: str = "forward") -> Callable:
+    """A pure, traceable function ``f(params, initial, amplitude) -> (states, spike_times)`` of the fixed-step
+    run of ``model`` (a name or model) with ``method`` (a fixed-step method's name or object) and step ``dt``.
+
+    ``params``: a mapping of parameter values (the others are the preset's); ``initial``: a mapping of initial
+    states (the others the preset's, or computed by the model from ``params``); ``amplitude``: the input's
+    amplitude (see :func:`with_amplitude`; ``current`` is the preset's input unless given, as a current object
+    or as a function ``amplitude -> current``). Returns the states at ``save_at`` (shape (len(save_at),
+    n_states); they are grid nodes, so exact) and the first ``max_spikes`` spike times (NaN-padded). A run
+    halted by the guards (faster than ``max_rate``, non-finite) gives NaN after the halt. ``mode`` "forward"
+    (jvp/jacfwd) or "reverse" (also grad/vjp; see the module docstring). Compile it with ``jax.jit``.
+    """
+    if mode not in ("forward", "reverse"):
+        raise NeurospikeError(f"mode={mode!r}: use 'forward' or 'reverse'")
+    if events not in ("located", "step"):
+        raise NeurospikeError(f"events={events!r}: use 'located' or 'step'")
+    model = models.get(model)
+    chosen = model.preset(preset)
+    scheme = _scheme(method)
+    t_end = chosen.t_end if t_end is None else float(t_end)
+    defaults = {**model.defaults(), **chosen.params}
+    base = chosen.current if current is None else current
+    base = currents_module.constant(0.0) if base is None else base
+    current_of = base if not hasattr(base, "discontinuities") else (lambda amplitude: with_amplitude(base, amplitude))
+    save_at = np.atleast_1d(np.asarray(save_at, dtype=float))
+    if np.any((save_at < t0) | (save_at > t_end)):
+        raise NeurospikeError(f"save_at must lie in [{t0:g}, {t_end:g}] ms")
+    breaks = [] if getattr(scheme, "input_at_step_start", False) else list(current_of(1.0).discontinuities())
+    nodes = fixed_step.time_grid(t0, t_end, dt, [*breaks, *save_at])
+    record_index = np.searchsorted(nodes, save_at - 1e-9 * dt)
+    max_spikes = int(max_spikes)
+    min_interval = 1000.0 / max_rate
+    if mode == "forward":
+        capacity = int(math.ceil(fixed_step.BLOCK * dt * max_rate / 1000.0)) + 2
+    else:
+        capacity = max_spikes
+    config = fixed_step.LoopConfig.for_model(model, scheme, events, capacity if model.spike else 0,
+                                             bounded_events=mode == "reverse")
+
+    def run(params: Mapping[str, Any], initial: Mapping[str, Any], amplitude):
+        unknown = set(params) - set(defaults)
+        if unknown:
+            raise NeurospikeError(f"unknown parameter(s) {sorted(unknown)} for model {model.name!r}")
+        values = {name: jnp.asarray(value, dtype=jnp.float64) for name, value in {**defaults, **params}.items()}
+        start = dict(zip(model.states, model.initial_state(values, jnp)))
+        start.update(chosen.initial or {})
+        start.update(initial or {})
+        y0 = jnp.stack([jnp.asarray(start[s], dtype=jnp.float64) for s in model.states])
+        input_current = current_of(jnp.asarray(amplitude, dtype=jnp.float64))
+        args = (config, values, input_current, y0, jnp.asarray(nodes), jnp.asarray(min_interval))
+        if mode == "forward":
+            trace, spikes, counts, status = fixed_step.run(*args)
+            times = spikes[0]
+            taken = jnp.arange(times.shape[1])[None, :] < jnp.minimum(counts, times.shape[1])[:, None]
+        else:
+            trace, spikes, count, status = fixed_step.run_every_step(*args)
+            times = spikes[0]
+            taken = jnp.arange(times.shape[0]) < count
+        times, taken = times.reshape(-1), taken.reshape(-1)
+        halted = status["halted"] & (status["halt_code"] != fixed_step.OK)
+        taken = taken & ~(halted & (times > status["halt_time"]))
+        position = jnp.where(taken, jnp.cumsum(taken) - 1, max_spikes)
+        spike_times = jnp.full((max_spikes,), jnp.nan).at[position].set(times, mode="drop")
+        states = jnp.concatenate([y0[None], trace])[record_index]
+        after_halt = halted & (jnp.asarray(nodes[record_index]) > status["halt_time"])
+        return jnp.where(after_halt[:, None], jnp.nan, states), spike_times
+
+    run.save_at, run.nodes, run.model = save_at, nodes, model
+    return run

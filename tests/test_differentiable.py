@@ -1,0 +1,164 @@
+"""Derivatives of fixed-step runs (``neurospike.differentiable``) against central finite differences of the same
+run and against the closed-form derivative of LIF spike times.
+
+Central differences use the step h = 1e-6·|p| in float64: for Izhikevich (2007) RS they agree with the forward-mode
+derivative to ~1e-7 relative (1e-4 gave ~5e-5: truncation; the located spike times are smooth in p between
+changes of the spike count). LIF (Lapicque 1907; Gerstner et al. 2014, ch. 1), C dv/dt = −g_L (v − E_L) + I with
+threshold v_th, reset v_reset and refractory period t_ref, from v0 = E_L with v_∞ = E_L + I/g_L > v_th and
+τ = C/g_L, fires at
+
+    t_1 = τ ln((v_∞ − v0)/(v_∞ − v_th)),   t_{k+1} = t_k + t_ref + τ ln((v_∞ − v_reset)/(v_∞ − v_th)),
+
+whose derivatives in (C, g_L, E_L, v_th, v_reset, t_ref, I) are taken here by ``jax.jacfwd`` of that formula.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import neurospike as ns
+from neurospike.differentiable import differentiable
+
+LIF = {"C": 1.0, "g_L": 0.1, "E_L": -70.0, "v_th": -50.0, "v_reset": -65.0, "t_ref": 2.0}
+LIF_I = 2.5  # v_inf = -45 mV: spikes at 16.09, 34.34, 52.60 ... ms
+METHODS = ["euler", "rk2", "heun", "rk4", "euler-sequential", "backward-euler", "exp-euler", "strang"]
+
+
+def lif_spike_times(p, current, count):
+    tau, v_inf = p["C"] / p["g_L"], p["E_L"] + current / p["g_L"]
+    first = tau * jnp.log((v_inf - p["E_L"]) / (v_inf - p["v_th"]))
+    interval = p["t_ref"] + tau * jnp.log((v_inf - p["v_reset"]) / (v_inf - p["v_th"]))
+    return first + interval * jnp.arange(count)
+
+
+def central_differences(f, point, rel=1e-6):
+    """d f / d point[name] for every name, by central differences with the step rel·|value| (float64)."""
+    out = {}
+    for name, value in point.items():
+        h = rel * max(abs(value), 1e-3)
+        up, down = dict(point), dict(point)
+        up[name], down[name] = value + h, value - h
+        out[name] = (np.asarray(f(up)) - np.asarray(f(down))) / (2 * h)
+    return out
+
+
+def assert_close_relative(derivative, reference, rtol, label=""):
+    """Agreement relative to the largest entry of each derivative (an entry that is exactly 0 by structure, such
+    as the first spike's derivative in the reset value, is compared on that scale)."""
+    for name in reference:
+        got, want = np.asarray(derivative[name]), np.asarray(reference[name])
+        scale = np.max(np.abs(want))
+        assert scale > 0, (label, name)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale, err_msg=f"{label} d/d{name}")
+
+
+def lif_function(method, dt=0.1, mode="forward", t_end=60.0):
+    run = differentiable("lif", method=method, dt=dt, t_end=t_end, save_at=[30.0, t_end], max_spikes=3, mode=mode)
+
+    def f(point):
+        point = dict(point)
+        current = point.pop("I")
+        initial = {"v": point.pop("v0")} if "v0" in point else {}
+        states, spikes = run(point, initial, current)
+        return jnp.concatenate([spikes, states[:, 0]])
+
+    return f
+
+
+def test_lif_spike_time_derivatives_match_the_closed_form():
+    """rk4 at dt = 0.05: the derivatives of the three spike times in C, g_L, E_L, v_th, v_reset, t_ref and I
+    against the closed form, to 1e-6 relative (measured 4e-9: the method's error in the derivative)."""
+    f = jax.jit(lif_function("rk4", dt=0.05))
+    point = {**LIF, "I": LIF_I}
+    derivative = jax.jit(jax.jacfwd(f))(point)
+    exact = jax.jacfwd(lambda p: lif_spike_times(p, p["I"], 3))(point)
+    np.testing.assert_allclose(f(point)[:3], lif_spike_times(point, LIF_I, 3), rtol=0, atol=1e-6)
+    assert_close_relative({k: v[:3] for k, v in derivative.items()}, exact, 1e-6, "lif rk4 closed form")
+    # e.g. dt_1/dI = −τ (v_th − E_L)/(g_L (v_∞ − E_L)(v_∞ − v_th)) = −16 ms/nA
+    np.testing.assert_allclose(derivative["I"][0], -16.0, rtol=1e-7)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_lif_derivatives_match_central_differences_for_every_method(method):
+    """Spike times and v at 30 and 60 ms in every parameter, the input and the initial state (the refractory
+    period, the reset value and the threshold included), for every explicit and implicit method."""
+    f = jax.jit(lif_function(method))
+    point = {**LIF, "I": LIF_I, "v0": -68.0}
+    derivative = jax.jit(jax.jacfwd(f))(point)
+    assert np.all(np.isfinite(np.asarray(f(point))))
+    assert_close_relative(derivative, central_differences(f, point), 1e-5, method)
+
+
+RS = {"a": 0.03, "b": -2.0, "c": -50.0, "d": 100.0, "k": 0.7, "I": 70.0}
+
+
+def rs_function(mode="forward", method="rk4"):
+    run = differentiable("izhikevich2007", preset="rs", method=method, dt=0.1, save_at=[1000.0], max_spikes=8,
+                         mode=mode)
+
+    def f(point):
+        point = dict(point)
+        current = point.pop("I")
+        return run(point, {}, current)[1][:6]
+
+    return f
+
+
+@pytest.mark.slow
+def test_izhikevich2007_rs_six_spike_times_match_central_differences():
+    """All six spike times of the RS cell (Izhikevich 2007, step of 70 pA at 101 ms, rk4 dt = 0.1, located) in a,
+    b, c, d, k and I (measured agreement ~1e-7)."""
+    f = jax.jit(rs_function())
+    times = np.asarray(f(RS))
+    reference = ns.simulate("izhikevich2007", preset="rs", method="rk4", dt=0.1)
+    np.testing.assert_allclose(times, reference.spikes, rtol=0, atol=1e-12)  # the same run as simulate's
+    derivative = jax.jit(jax.jacfwd(f))(RS)
+    assert_close_relative(derivative, central_differences(f, RS), 1e-5, "rs")
+    assert np.all(np.asarray(derivative["c"])[1:] != 0) and derivative["c"][0] == 0  # the first spike precedes any reset
+
+
+def test_hodgkin_huxley_voltage_derivatives_match_central_differences():
+    """v at 50 ms of the tonic HH neuron (10 µA/cm², rk4 dt = 0.01) in g_Na and g_K."""
+    run = differentiable("hh", method="rk4", dt=0.01, t_end=50.0, save_at=[50.0], max_spikes=8)
+    f = jax.jit(lambda p: run(p, {}, 10.0)[0][0, 0])
+    point = {"g_Na": 120.0, "g_K": 36.0}
+    derivative = jax.jit(jax.jacfwd(f))(point)
+    assert_close_relative(derivative, central_differences(f, point), 1e-5, "hh")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["rk4", "euler", "exp-euler", "strang"])
+def test_reverse_mode_equals_forward_mode(method):
+    """jax.grad through the scan of careful steps (mode="reverse") equals the forward-mode derivative, and the
+    reverse-mode run gives the same values as the forward one."""
+    forward, reverse = lif_function(method), lif_function(method, mode="reverse")
+    point = {**LIF, "I": LIF_I, "v0": -68.0}
+    np.testing.assert_allclose(reverse(point), forward(point), rtol=0, atol=1e-12)
+    jacobian = jax.jit(jax.jacfwd(forward))(point)
+    weights = jnp.arange(1.0, 6.0)
+    gradient = jax.jit(jax.grad(lambda p: jnp.sum(weights * reverse(p))))(point)
+    for name in point:
+        np.testing.assert_allclose(gradient[name], np.sum(np.asarray(weights) * np.asarray(jacobian[name])),
+                                   rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.slow
+def test_rs_gradient_in_reverse_mode():
+    f = rs_function(mode="reverse")
+    gradient = jax.jit(jax.grad(lambda p: f(p)[5]))(RS)
+    jacobian = jax.jit(jax.jacfwd(rs_function()))(RS)
+    for name in RS:
+        np.testing.assert_allclose(gradient[name], jacobian[name][5], rtol=1e-9, err_msg=name)
+
+
+def test_a_halted_run_gives_nan_after_the_halt():
+    """LIF resetting just below threshold fires faster than max_rate: the states after the halt are NaN, the
+    spikes up to it kept (as simulate keeps them)."""
+    run = differentiable("lif", method="rk4", dt=0.1, t_end=50.0, save_at=[10.0, 50.0], max_spikes=4)
+    states, spikes = run({"v_reset": -50.5}, {}, 20.0)
+    alone = ns.simulate("lif", method="rk4", dt=0.1, t_end=50.0, params={"v_reset": -50.5}, current=20.0)
+    assert alone.status == "rate-exceeded"
+    np.testing.assert_allclose(np.asarray(spikes)[:len(alone.spikes)], alone.spikes, rtol=0, atol=1e-12)
+    assert np.isnan(states[1, 0])
