@@ -74,12 +74,15 @@ def test_pece_and_l1_agree_on_adapting_fractional_lif():
 @pytest.mark.parametrize("method", ["l1", "fast-l1", "pece"])
 def test_refractory_period_holds_the_reset_and_alpha_one_gives_the_exact_interval(method):
     """LIF with t_ref = 5 ms, I = 2.5 nA (τ = 10 ms, v_inf = −45 mV): at α = 1 the exact interspike interval is
-    t_ref + τ ln((v_inf − v_reset)/(v_inf − v_th)) = 5 + 10 ln 5; the grid rounds the release, so O(dt)."""
+    t_ref + τ ln((v_inf − v_reset)/(v_inf − v_th)) = 5 + 10 ln 5. The period starts at the located t* and the step
+    of its end restarts there, so the error is the scheme's: first order for L1 (backward Euler; measured 0.80·dt),
+    second for pece (Heun; measured 0.039·dt² at dt = 0.02, 0.005 ms)."""
     exact = 5.0 + 10.0 * np.log(25.0 / 5.0)
     for dt in (0.02, 0.005):
         run = ns.simulate("lif", method=method, alpha=1.0, dt=dt, t_end=100.0, current=2.5, params={"t_ref": 5.0})
         isis = np.diff(run.spikes)
-        assert isis.size >= 3 and np.all(np.abs(isis - exact) <= 1.5 * dt), (dt, isis - exact)
+        bound = 0.1 * dt**2 if method == "pece" else 0.85 * dt
+        assert isis.size >= 3 and np.all(np.abs(isis - exact) <= bound), (dt, isis - exact)
     fractional = ns.simulate("lif", method=method, alpha=0.8, dt=0.02, t_end=300.0, current=2.5,
                              params={"t_ref": 5.0})
     free = ns.simulate("lif", method=method, alpha=0.8, dt=0.02, t_end=300.0, current=2.5)

@@ -293,6 +293,7 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
     else:
         history_sum, push, correct = _soe_sum, _soe_push, _soe_correct
     split_resets = rule is not None and rule.reset is not None and located
+    splits = rule is not None and (rule.reset is not None or rule.refractory is not None)  # steps split at t*/release
 
     def body(step, carry):
         trace, y_prev, memory, spike_time, before_all, after_all, halt_time, refractory_end = carry
@@ -347,8 +348,10 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
         geometry = (first, cross, rise, restart, fall)
         t_spike = jnp.where(halted | ~finite, jnp.nan, t_spike)
         memory = push(step, memory, rise + fall, constants)
-        split = ~keep & ((cross > first) | (restart > 0.0))
-        memory = jax.lax.cond(split, lambda m: correct(step, m, geometry, constants, n_steps), lambda m: m, memory)
+        if splits:
+            split = ~keep & ((cross > first) | (restart > 0.0))
+            memory = jax.lax.cond(split, lambda m: correct(step, m, geometry, constants, n_steps), lambda m: m,
+                                  memory)
         # y_prev rides in the carry: reading it back from the trace made XLA copy the whole trace every step
         return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store, memory,
                 spike_time.at[step - 1].set(t_spike),

@@ -256,6 +256,7 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
     # corrections of the split steps (resets at t*) to the (predictor, corrector) sums of every later node
     pending = (jnp.zeros((n, n_steps + 2), dtype=y0.dtype), jnp.zeros((n, n_steps + 2), dtype=y0.dtype))
     split_resets = rule is not None and rule.reset is not None and located
+    splits = split_resets or (rule is not None and rule.refractory is not None)  # steps split at t* or a release
 
     def body(step, carry):  # step = n + 1: computes y_{n+1}
         trace, y_prev, (base_p, base), history, accumulated, pending, spike_time, before_all, after_all, \
@@ -284,19 +285,26 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
         theta, f_cross, f_after = jnp.asarray(1.0, dtype=y0.dtype), jnp.zeros((n,)), jnp.zeros((n,))
         t_spike, before, after = jnp.nan, jnp.full((n,), jnp.nan), jnp.full((n,), jnp.nan)
         if rule is not None:
+            period_end = refractory_end
+            released = (period_end > t_prev) & ~held  # a refractory period ends inside this step
             crossed, t_spike, y_cross, y_reset, before, after = spike_event(rule, params, k, located, y_prev, y_new,
                                                                              t_prev, dt, held)
             refractory_end = refractory_start(rule, params, t_spike, refractory_end)
             held = refractory_hold(t_now, refractory_end, dt)  # also the spike's own node when inside its period
-            if split_resets:  # module docstring: both forms restart from the reset state at t*
-                theta = jnp.where(crossed, (t_spike - t_prev) / dt, 1.0)
+            reset_split = crossed if split_resets else jnp.asarray(False)
+            release = released & ~crossed
+            if splits:  # module docstring: both forms restart at t* from the reset state, or at a release
+                theta = jnp.where(reset_split, (t_spike - t_prev) / dt,
+                                  jnp.where(release, (period_end - t_prev) / dt, 1.0))
+                start_state = jnp.where(reset_split, y_reset, y_prev)
 
                 def restart(_):
-                    f_cross = field(t_spike, y_cross)
-                    f_after = jnp.where(held, 0.0, field(t_spike, y_reset))
+                    t_split = t_prev + theta * dt
+                    f_cross = jnp.where(reset_split, field(t_split, y_cross), 0.0)  # 0: the held state's f
+                    f_after = jnp.where(held, 0.0, field(t_split, start_state))
                     shift = _shift_inside(history, pending, last, theta, f_last, f_cross, alpha)
-                    new_base_p = y_reset - predictor_scale * (predicted_sum + shift[0])
-                    new_base = y_reset - corrector_scale * (corrected_sum + shift[1])
+                    new_base_p = start_state - predictor_scale * (predicted_sum + shift[0])
+                    new_base = start_state - corrector_scale * (corrected_sum + shift[1])
                     node = last + 1.0
                     whole_left, _ = trapezoid_weights(alpha, node, last, node)
                     first_left, first_right = trapezoid_weights(alpha, node, last, last + theta)
@@ -313,11 +321,12 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
                 def keep_on(_):
                     return y_new, base_p, base, predicted_sum, corrected_sum, f_cross, f_after
 
+                split = reset_split | release
                 y_split, base_p, base, predicted_sum, corrected_sum, f_cross, f_after = jax.lax.cond(
-                    crossed, restart, keep_on, None)
-                y_store, split = jnp.where(crossed, y_split, y_new), crossed
-            elif rule.reset is not None:  # events="step": the node gets the reset state
-                moved, y_store = crossed, jnp.where(crossed, y_reset, y_new)
+                    split, restart, keep_on, None)
+                y_store = jnp.where(split, y_split, y_new)
+            if rule.reset is not None and not located:  # events="step": the node gets the reset state
+                moved, y_store = crossed, jnp.where(crossed, y_reset, y_store)
             held_value = jnp.where(crossed, y_reset, y_prev)
             # held: the state stays at the post-reset value, the equation is suspended (f = 0 enters the memory)
             # and the drift of the integral form is absorbed into the constant term, as a jump
@@ -341,7 +350,8 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
                                    f_cross[:, None], f_after[:, None], f_new[:, None])
             return tuple(p + jnp.where(later, e, 0.0) for p, e in zip(pending, excess))
 
-        pending = jax.lax.cond(split, add_split, lambda p: p, pending)
+        if splits:
+            pending = jax.lax.cond(split, add_split, lambda p: p, pending)
         return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store, (base_p, base),
                 jax.lax.dynamic_update_index_in_dim(history, f_new, step, 1), accumulated, pending,
                 spike_time.at[step - 1].set(t_spike),
