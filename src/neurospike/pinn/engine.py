@@ -30,9 +30,9 @@ import optax
 from numpy.polynomial.legendre import leggauss
 
 from ..errors import NeurospikeError
+from ..solvers import events
 from .network import ACTIVATIONS, apply_network
 
-BISECTION_STEPS = 60  # locating a threshold crossing on the network output: (1/2)^60 of an evaluation interval
 
 
 @dataclass(frozen=True)
@@ -282,19 +282,25 @@ def train(loss, net, adam_steps, lbfgs_steps, learning_rate, tau, key=None, resa
     return net, jnp.where(diverged, loss(start, tau), final), history
 
 
-def locate_crossing(values, taus, level, along):
-    """The first upward crossing of ``level`` by ``values`` sampled at ``taus`` (sorted), refined by bisection on
-    ``along(τ)``: (found, τ*)."""
-    up = (values[:-1] < level) & (values[1:] >= level)
+@dataclass(frozen=True)
+class WindowPath:
+    """A network's solution between the window fractions ``low`` and ``high``, at θ ∈ [0, 1] of that span: the
+    ``evaluate`` of an :class:`neurospike.solvers.events.Interpolant` with coefficients (net, window, low, high)."""
+
+    sub: "SubProblem"
+
+    def __call__(self, theta, coefficients):
+        net, window, low, high = coefficients
+        return self.sub.solution(net, window, low + theta * (high - low))
+
+
+def locate_crossing(sub, net, window, rule, level, values, taus):
+    """The first event of ``rule`` (an :class:`~neurospike.solvers.events.EventRule`) between the samples
+    ``values`` of the spike state at the window fractions ``taus`` (sorted), located on the network's own
+    solution by :func:`neurospike.solvers.events.locate`: (found, τ*)."""
+    up = events.crossing(rule, level, values[:-1], values[1:])
     found = jnp.any(up)
     first = jnp.argmax(up)
     low, high = taus[first], taus[first + 1]
-
-    def halve(_, bounds):
-        low, high = bounds
-        middle = 0.5 * (low + high)
-        above = along(middle) >= level
-        return jnp.where(above, low, middle), jnp.where(above, middle, high)
-
-    low, high = jax.lax.fori_loop(0, BISECTION_STEPS, halve, (low, high))
-    return found, jnp.where(found, high, jnp.nan)
+    theta, _ = events.locate(events.Interpolant(WindowPath(sub), (net, window, low, high)), rule.spike_index, level)
+    return found, jnp.where(found, low + theta * (high - low), jnp.nan)

@@ -33,9 +33,10 @@ import numpy as np
 from scipy.special import gamma
 
 from ..errors import NeurospikeError
+from ..solvers import events
 from ..solvers.fractional import l1_weights
 from .engine import PinnOptions, output_scale, train
-from .methods import _compile, _params, _step_counts, unless_done
+from .methods import _compile, _params, _step_counts, events_of, unless_done
 from .network import apply_network, init_network
 
 
@@ -64,6 +65,7 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
         toeplitz[:, j, :j + 1] = weights[j::-1].T
     rule = model.spike
     k = model.state_index(rule.state) if rule is not None else 0
+    event_rule = events_of(model)
     taus = jnp.arange(1, per_window + 1, dtype=jnp.float64) / per_window
     H = per_window * dt
     key = jax.random.PRNGKey(options.seed)
@@ -131,12 +133,11 @@ def fpinn(model, values, current, start, t0, t_end, dt, orders, options: PinnOpt
             step_increments = u - previous
             if rule is not None and rule.reset is not None:
                 level = params[rule.level]
-                up = (previous[:, k] < level) & (u[:, k] >= level) & (jnp.arange(per_window) < count)
+                up = events.crossing(event_rule, level, previous[:, k], u[:, k]) & (jnp.arange(per_window) < count)
                 spiked = jnp.any(up)
                 j = jnp.argmax(up)
-                theta = jnp.clip((level - previous[j, k]) / jnp.where(spiked, u[j, k] - previous[j, k], 1.0), 0, 1)
-                state = previous[j] + theta * (u[j] - previous[j])
-                reset = jnp.stack(rule.reset(tuple(state[i] for i in range(n)), params))
+                theta, state = events.locate(events.linear(previous[j], u[j]), k, level)
+                reset = events.reset_state(event_rule, params, state)
                 t_spike = jnp.where(spiked, t0 + (n0 + j + theta) * dt, jnp.nan)
                 before, after = jnp.where(spiked, state, jnp.nan), jnp.where(spiked, reset, jnp.nan)
                 count = jnp.where(spiked, j + 1, count)

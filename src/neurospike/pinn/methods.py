@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import NeurospikeError
-from ..solvers import splitting
+from ..solvers import events, splitting
 from .engine import PinnOptions, SubProblem, gauss_legendre, locate_crossing, train
 from .network import init_network
 
@@ -79,6 +79,15 @@ def _compile(function, *args):
     return compiled, time.perf_counter() - began
 
 
+def events_of(model) -> events.EventRule | None:
+    """The located-event rule of ``model``'s spike (None without one): crossings on a window's network or
+    between window ends."""
+    rule = model.spike
+    if rule is None:
+        return None
+    return events.EventRule(model.state_index(rule.state), rule.level, rule.reset, rule.refractory, True)
+
+
 def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, data=None, progress=None):
     """Windows from t0 to t_end (``mode``: "whole", "marching" or "reset"); returns a dict of numpy arrays per
     window (``t_start``, ``tau_end``, ``taus``, ``y``, ``residual``, ``loss``, ``history``, ``spiked``,
@@ -92,6 +101,7 @@ def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, 
     rule = model.spike
     resets = rule is not None and rule.reset is not None and not whole
     k = model.state_index(rule.state) if rule is not None else 0
+    event_rule = events_of(model)
     key = jax.random.PRNGKey(options.seed)
     net = init_network(key, n, tuple(options.widths), options.fourier)
     y0 = jnp.asarray([start[s] for s in model.states], dtype=jnp.float64)
@@ -119,11 +129,11 @@ def march(model, values, current, start, t0, t_end, mode, options: PinnOptions, 
             before = after = jnp.full((n,), jnp.nan)
             if resets:
                 level = params[rule.level]
-                spiked, tau_star = locate_crossing(ys[:, k], taus, level, lambda s: along(s)[k])
+                spiked, tau_star = locate_crossing(sub, trained, window, event_rule, level, ys[:, k], taus)
                 t_spike = jnp.where(spiked, t_start + tau_star * length, jnp.nan)
                 at = jnp.where(spiked, tau_star, 1.0) if mode == "reset" else 1.0
                 state = along(at)
-                reset = jnp.stack(rule.reset(tuple(state[i] for i in range(n)), params))
+                reset = events.reset_state(event_rule, params, state)
                 before, after = jnp.where(spiked, state, jnp.nan), jnp.where(spiked, reset, jnp.nan)
                 tau_end = at
                 t_next = t_start + at * length
@@ -182,6 +192,7 @@ def split_march(model, values, current, start, t0, t_end, options: PinnOptions, 
                               options.fourier) for i, (g, _, _) in enumerate(plan))
     rule = model.spike
     k = model.state_index(rule.state) if rule is not None else 0
+    event_rule = events_of(model)
     n = model.n_states
 
     capacity, steps = _step_counts(options)
@@ -216,11 +227,11 @@ def split_march(model, values, current, start, t0, t_end, options: PinnOptions, 
         before = after = jnp.full((n,), jnp.nan)
         if rule is not None:
             level = params[rule.level]
-            spiked = (y_start[k] < level) & (y[k] >= level) & (index < count)
-            theta = jnp.clip((level - y_start[k]) / jnp.where(spiked, y[k] - y_start[k], 1.0), 0.0, 1.0)
+            spiked = events.crossing(event_rule, level, y_start[k], y[k]) & (index < count)
+            theta, _ = events.locate(events.linear(y_start, y), k, level)
             t_spike = jnp.where(spiked, t_start + theta * length, jnp.nan)
-            if rule.reset is not None:
-                reset = jnp.stack(rule.reset(tuple(y[i] for i in range(n)), params))
+            if rule.reset is not None:  # at the window's end (as events="step")
+                reset = events.reset_state(event_rule, params, y)
                 before, after = jnp.where(spiked, y, jnp.nan), jnp.where(spiked, reset, jnp.nan)
                 y = jnp.where(spiked, reset, y)
         return (index + 1, y, nets), dict(y=y, loss=losses, spiked=spiked, t_spike=t_spike, before=before,
