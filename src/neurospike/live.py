@@ -232,7 +232,8 @@ class LiveSimulation:
     def _chunk(self, steps: int):
         """``steps`` <= CHUNK_STEPS steps of the integer-order loop; the compiled chunk's remaining steps have
         length 0 (so every frame advances exactly its share of time with one compiled form)."""
-        config = registry.loop_config(self.model, registry.get(self.method), "located", CHUNK_SPIKES)
+        scheme = registry.get(self.method).scheme
+        config = fixed_step.LoopConfig.for_model(self.model, scheme, "located", CHUNK_SPIKES)
         nodes = self.t + self.dt * np.minimum(np.arange(CHUNK_STEPS + 1), steps)
         min_interval = np.float64(1000.0 / DEFAULT_MAX_RATE_HZ)
         carried = {k: np.float64(v) for k, v in self.carried.items()}

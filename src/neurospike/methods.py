@@ -109,18 +109,6 @@ def fixed_step_method(scheme, description, order=None, live=False, needs=None) -
                      scheme=scheme, live=live, needs=needs)
 
 
-def loop_config(model, method: FixedStep, events, capacity):
-    """The static choices of the fixed-step loop for ``model`` and ``method`` (also the live app's chunks)."""
-    rule = model.spike
-    return fixed_step.LoopConfig(
-        method=method.scheme, derivatives=model.derivatives,
-        groups=tuple(tuple(model.state_index(s) for s in group) for group in model.split) if model.split else None,
-        spike_index=model.state_index(rule.state) if rule else None, level_name=rule.level if rule else None,
-        reset=rule.reset if rule else None, refractory_name=rule.refractory if rule else None,
-        located=events == "located", input_at_step_start=method.input_at_step_start, spike_capacity=capacity,
-        record_trace=True)
-
-
 def run_loop(loop, config, args, *static):
     """Run ``loop(config, *args, *static)`` compiled once per (config, static, argument shapes); with the
     compile and run times (the loop's outputs, then the two times)."""
@@ -171,7 +159,7 @@ def _one_neuron(method: FixedStep, problem) -> Trajectory:
     n_blocks = -(-(len(nodes) - 1) // fixed_step.BLOCK)
     memory_check(8 * (len(nodes) * model.n_states + n_blocks * capacity * (1 + 2 * model.n_states)) * 3,
                  problem.memory_limit, f"{len(nodes) - 1} steps x {model.n_states} states")
-    config = loop_config(model, method, problem.events, capacity)
+    config = fixed_step.LoopConfig.for_model(model, method.scheme, problem.events, capacity)
     params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
     y0 = jnp.asarray(problem.y0, dtype=jnp.float64)
     args = (params, current, y0, jnp.asarray(nodes), jnp.asarray(problem.min_interval))
@@ -221,7 +209,7 @@ def _population(method: FixedStep, problem) -> Trajectory:
         max_recorded_spikes = int(math.ceil(size * (problem.t_end - problem.t0) * 100.0 / 1000.0)) + 1000 if rule else 0
     memory_check(8 * (len(record_index) * model.n_states * size * 2 + 2 * max_recorded_spikes + 8 * size),
                  problem.memory_limit, f"{len(record_index)} recorded times x {size} neurons x {model.n_states} states")
-    config = loop_config(model, method, problem.events, 0)
+    config = fixed_step.LoopConfig.for_model(model, method.scheme, problem.events)
     params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
     y0 = jnp.stack([jnp.broadcast_to(jnp.asarray(problem.initial[s], dtype=jnp.float64), (size,))
                     for s in model.states])
