@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import neurospike as ns
-from neurospike.differentiable import differentiable
+from neurospike.differentiable import differentiable, jit
 
 LIF = {"C": 1.0, "g_L": 0.1, "E_L": -70.0, "v_th": -50.0, "v_reset": -65.0, "t_ref": 2.0}
 LIF_I = 2.5  # v_inf = -45 mV: spikes at 16.09, 34.34, 52.60 ... ms
@@ -122,9 +122,10 @@ def test_izhikevich2007_rs_six_spike_times_match_central_differences():
 def test_hodgkin_huxley_voltage_derivatives_match_central_differences():
     """v at 50 ms of the tonic HH neuron (10 µA/cm², rk4 dt = 0.01) in g_Na and g_K."""
     run = differentiable("hh", method="rk4", dt=0.01, t_end=50.0, save_at=[50.0], max_spikes=8)
-    f = jax.jit(lambda p: run(p, {}, 10.0)[0][0, 0])
+    f = jit(lambda p: run(p, {}, 10.0)[0][0, 0])  # compiled with the loop's options (neurospike.compiled)
     point = {"g_Na": 120.0, "g_K": 36.0}
-    derivative = jax.jit(jax.jacfwd(f))(point)
+    derivative = jit(jax.jacfwd(lambda p: run(p, {}, 10.0)[0][0, 0]))(point)
+    np.testing.assert_array_equal(f(point), jax.jit(lambda p: run(p, {}, 10.0)[0][0, 0])(point))
     assert_close_relative(derivative, central_differences(f, point), 1e-5, "hh")
 
 

@@ -7,6 +7,9 @@ the input amplitude and the initial state.
 >>> states, spikes = run({"g_L": 0.1}, {}, 2.5)              # (1, 1) states, (4,) spike times (NaN-padded)
 >>> d_states, d_spikes = jax.jvp(lambda g: run({"g_L": g}, {}, 2.5), (0.1,), (1.0,))[1]
 >>> jacobian = jax.jacfwd(lambda p: run(p, {}, 2.5)[1])({"g_L": 0.1, "C": 1.0})   # d spike times / d (g_L, C)
+>>> from neurospike.differentiable import jit    # jax.jit with the loop's compiler options: use it for long runs
+>>> spike_jacobian = jit(jax.jacfwd(lambda p: run(p, {}, 2.5)[1]))
+>>> spike_jacobian({"g_L": 0.1, "C": 1.0})["C"]
 
 The run is :func:`neurospike.solvers.fixed_step.run`, the loop :func:`neurospike.simulate` uses (same grid,
 same events, same results), called directly with traced parameters. Differentiating it differentiates the
@@ -18,12 +21,17 @@ reset map and refractory hold after it, and the rest of the step from the reset 
 smooth in the parameters: the derivative holds while the number of spikes before the saved times (and of steps
 with a spike) stays the same; at a parameter value where a spike appears or leaves it jumps.
 
-Forward mode (``jax.jvp``, ``jax.jacfwd``; ``mode="forward"``, the default) goes through the loop's while loops
-and costs about one run per tangent direction. Reverse mode (``jax.grad``, ``jax.vjp``, ``jax.jacrev``) needs
-``mode="reverse"``: then every step goes through the careful step in one ``lax.scan``
-(:func:`~neurospike.solvers.fixed_step.run_every_step`) with the events of a step in a bounded loop (same
-results, slower forward run, memory for every step); it works for every method without an inner while loop
-(all but backward-euler, whose Newton iteration is a while loop: use forward mode there).
+Forward mode (``jax.jvp``, ``jax.jacfwd``; ``mode="forward"``, the default) goes through the loop's while loops.
+Reverse mode (``jax.grad``, ``jax.vjp``, ``jax.jacrev``) needs ``mode="reverse"``: then every step goes through
+the careful step in one ``lax.scan`` (:func:`~neurospike.solvers.fixed_step.run_every_step`) with the events of a
+step in a bounded loop (same results, slower run, memory for every step); it works for every method without an
+inner while loop (all but backward-euler, whose Newton iteration is a while loop: use forward mode there).
+
+Cost (Izhikevich 2007 RS, rk4, dt = 0.01 ms, 1000 ms = 100 000 steps, 6 spikes, compiled with :func:`jit`, 2
+shared cores): the run 5.9 ms, one jvp 79 ms, the 6 × 6 Jacobian of the spike times in (a, b, c, d, k, I) by
+``jax.jacfwd`` 143 ms; reverse mode: the run 73 ms, ``jax.grad`` of one spike time 5.5 s (use forward mode for
+a handful of parameters). Compile derivatives with :func:`jit` (the loop's compiler options): with plain
+``jax.jit`` the jvp above took 4.8 s, as the trace was copied at every step.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import numpy as np
 
 from . import currents as currents_module
 from . import models
+from .compiled import COMPILER_OPTIONS
 from .errors import NeurospikeError
 from .solvers import fixed_step
 
@@ -59,6 +68,25 @@ def _scheme(method):
     if scheme is None or not hasattr(scheme, "step"):
         raise NeurospikeError(f"method {method!r} is not a fixed-step method; differentiable runs take one")
     return scheme
+
+
+def jit(function, **options):
+    """``jax.jit(function, **options)``, compiled (once per argument structure and shapes) with the compiler
+    options of the fixed-step loop (``neurospike.compiled.COMPILER_OPTIONS``). Use it for derivatives of long
+    runs: copy insertion by region analysis keeps the loop's trace updated in place, which plain ``jax.jit``
+    does for the run but not for its derivative (Izhikevich 2007 RS, rk4, dt = 0.01, 100 000 steps: one jvp
+    4.8 s with ``jax.jit``, 76 ms with this; the run alone 5 ms)."""
+    jitted = jax.jit(function, **options)
+    compiled = {}
+
+    def call(*args):
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        key = (tree, tuple((np.shape(x), np.result_type(x).str) for x in leaves))
+        if key not in compiled:
+            compiled[key] = jitted.lower(*args).compile(compiler_options=COMPILER_OPTIONS)
+        return compiled[key](*args)
+
+    return call
 
 
 def with_amplitude(current, amplitude):
@@ -88,7 +116,8 @@ def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None
     or as a function ``amplitude -> current``). Returns the states at ``save_at`` (shape (len(save_at),
     n_states); they are grid nodes, so exact) and the first ``max_spikes`` spike times (NaN-padded). A run
     halted by the guards (faster than ``max_rate``, non-finite) gives NaN after the halt. ``mode`` "forward"
-    (jvp/jacfwd) or "reverse" (also grad/vjp; see the module docstring). Compile it with ``jax.jit``.
+    (jvp/jacfwd) or "reverse" (also grad/vjp; see the module docstring). Compile it, or a derivative of it, with
+    :func:`jit` (``jax.jit`` works too, slowly for the derivatives of long runs).
     """
     if mode not in ("forward", "reverse"):
         raise NeurospikeError(f"mode={mode!r}: use 'forward' or 'reverse'")

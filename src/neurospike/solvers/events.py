@@ -8,8 +8,8 @@ Scheme. A step of the method takes the state from ``y`` at ``start`` to ``y_next
 With ``located`` events a spike happens where the spike state (index ``k``) crosses its level upwards inside the
 step: ``y[k] < level <= y_next[k]``. Its fraction θ ∈ (0, 1] of the step is found on the step's dense
 interpolant (the method's: linear, order 1, or cubic Hermite on y and f at both ends, order 3) by
-``BISECTION_STEPS`` = 60 halvings of [0, 1] (θ to machine precision, the smallest θ found with the interpolant
-at or above the level); the spike time is ``start + θ·span``. The reset map is applied to the interpolated state
+``BISECTION_STEPS`` = 60 halvings of [0, 1] (θ to machine precision: the upper end of the last bracket, where
+the interpolant is at or above the level); the spike time is ``start + θ·span``. The reset map is applied to the interpolated state
 there; with a refractory period the state is held until ``t_spike + period`` (no stepping, no spike), then the
 rest of the step is integrated by the method from the reset state, which may cross again: up to
 ``MAX_EVENTS_PER_STEP`` = 16 spikes per step, then the run halts (rate exceeded). Without a reset map only the
@@ -42,10 +42,17 @@ API (every function is pure JAX on one neuron; vmap it for several):
 - ``new_status(min_interval, refractory_end=-inf, last=-inf)``: a neuron's status (``refractory_end``, ``last``
   spike, ``min_interval``, ``halted``, ``halt_time``, ``halt_code``); :func:`halt`, :func:`guard_rate`,
   :func:`guard_finite`, :func:`spike_status` (refractory end and rate guard of one spike).
-- ``step_events(rule, params, status, start, y, y_next, span, t_next, interpolant_of, advance)`` → ``(y_end,
-  status, (times, before, after), count)``: every spike of a step that crossed (call it only then: it records
-  one spike at least), with ``interpolant_of(s, y0, y1, h) -> Interpolant`` and ``advance(s, y, h) -> y`` the
-  loop's own; records are ``MAX_EVENTS_PER_STEP`` long, NaN-padded, ``count`` valid.
+- ``reset_state(rule, params, y)``: the reset map on a state vector; ``no_events(y)``: empty records.
+- ``step_events(rule, params, status, start, y, y_next, span, t_next, interpolant_of, advance, bounded=False)``
+  → ``(y_end, status, (times, before, after), count)``: every spike of a step that crossed (call it only then:
+  it records one spike at least), with ``interpolant_of(s, y0, y1, h) -> Interpolant`` and ``advance(s, y, h)
+  -> y`` the loop's own; records are ``MAX_EVENTS_PER_STEP`` long, NaN-padded, ``count`` valid. ``bounded``:
+  a fixed number of conditional passes instead of the while loop (same results; ``jax.grad`` goes through).
+
+Another loop reuses it with its own interpolant and step: a loop that can finish a step from the reset state
+passes ``interpolant_of`` (e.g. ``lambda s, y0, y1, h: linear(y0, y1)``) and ``advance`` to
+:func:`step_events`; one that cannot (a fractional step, whose history fixes the step) takes the pieces:
+``crossing`` → ``locate(its interpolant, k, level)`` → ``reset_state`` → ``spike_status``.
 """
 
 from __future__ import annotations
