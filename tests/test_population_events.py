@@ -145,3 +145,25 @@ def test_population_on_two_devices_equals_each_neuron_alone(tmp_path):
         if method == "euler":  # the bursters fire several times in one step
             burst = spikes[owners == BURSTERS[0]]
             assert np.max(np.bincount(np.floor(burst / dt).astype(int))) >= 2
+
+
+@pytest.mark.parametrize("events", ["located", "step"])
+def test_lif_refractory_population_equals_each_neuron_alone(events):
+    """LIF (rk4, dt = 0.5 ms) with per-neuron refractory periods and resets near threshold: up to 5 spikes in one
+    step, refractory holds that end inside a step or span several; every spike time and the states at 50 and
+    100 ms equal the neuron's own run."""
+    t_ref = np.array([0.0, 0.02, 0.05, 0.3, 2.0, 0.0])
+    v_reset = np.array([-52.0, -52.0, -60.0, -52.0, -65.0, -70.0])
+    current = np.array([20.0, 20.0, 30.0, 15.0, 2.5, 2.1])
+    options = dict(method="rk4", dt=0.5, t_end=100.0, events=events)
+    population = ns.simulate("lif", params={"t_ref": t_ref, "v_reset": v_reset}, current=current,
+                             save_at=[50.0, 100.0], max_recorded_spikes=10_000, **options)
+    assert population.status == "success", population.message
+    most = 0
+    for i in range(len(t_ref)):
+        single = ns.simulate("lif", params={"t_ref": t_ref[i], "v_reset": v_reset[i]}, current=current[i], **options)
+        assert single.status == "success"
+        check_spikes(population, i, single)
+        np.testing.assert_allclose(population["v"][:, i], single.at([50.0, 100.0])["v"], rtol=0, atol=1e-12)
+        most = max(most, np.max(np.bincount(np.floor(single.spikes / 0.5).astype(int))))
+    assert most == (5 if events == "located" else 1)
