@@ -109,8 +109,6 @@ HISTORIES = ("direct", "soe")
 # fractional, 64 spikes, 10^5 steps); 1e-11 leaves 1.8e-8 mV (2.4e-10) for 144 instead of 126 terms
 FAST_L1_TOLERANCE = 1e-11
 _COMPILED: dict = {}
-# lets XLA update the history in place through lax.cond (else a branch that changes it copies it at every step)
-COPY_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
 
 def l1_weights(alpha: np.ndarray, n_steps: int) -> np.ndarray:
@@ -223,9 +221,8 @@ def _direct_sum(step, increments, constants, n_steps):
 
 def blockwise_update(arrays, first_block, count, update):
     """Apply ``update(columns, slices) -> new slices`` to the column blocks ``first_block`` … ``first_block + count
-    − 1`` (of ``HISTORY_BLOCK`` columns) of each array in ``arrays`` (widths a multiple of the block). ``count`` is
-    traced: a loop that runs no iteration costs nothing, where a lax.cond holding the arrays made XLA copy them at
-    every step (pece on FO-Izhikevich: 2.3 s against 0.38 s for 10^5 steps)."""
+    − 1`` (of ``HISTORY_BLOCK`` columns) of each array in ``arrays`` (widths a multiple of the block; ``count``
+    traced), in place: the split steps' O(N) corrections."""
 
     def body(i, arrays):
         start = (first_block + i) * HISTORY_BLOCK
@@ -267,7 +264,7 @@ def _excess_weights(alpha, lag, geometry):
     return piece_weight(alpha, lag, first, cross) - whole, piece_weight(alpha, lag, resume, 1.0) - whole
 
 
-def _direct_correct(step, memory, geometry, constants, n_steps, split):
+def _direct_correct(step, memory, geometry, constants, n_steps):
     """A split step m: add Σ_pieces (w_piece(n − m) − b_{n−m}) Δ_piece to the correction of every later node n."""
     increments, pending = memory
     alpha = constants[-1][:, None]
@@ -279,8 +276,7 @@ def _direct_correct(step, memory, geometry, constants, n_steps, split):
         return [slices[0] + jnp.where(lag >= 1, excess_a * rise[:, None] + excess_b * fall[:, None], 0.0)]
 
     first = (step + 1) // HISTORY_BLOCK
-    (pending,) = blockwise_update((pending,), first, jnp.where(split, pending.shape[1] // HISTORY_BLOCK - first, 0),
-                                  update)
+    (pending,) = blockwise_update((pending,), first, pending.shape[1] // HISTORY_BLOCK - first, update)
     return increments, pending
 
 
@@ -319,11 +315,7 @@ def mode_factors(nodes, start, end):
     return jnp.where((length > 0) & (nodes > 0), factor, 0.0)
 
 
-def _soe_correct(step, memory, geometry, constants, n_steps, split):
-    return jax.lax.cond(split, lambda m: _soe_split(step, m, geometry, constants), lambda m: m, memory)
-
-
-def _soe_split(step, memory, geometry, constants):
+def _soe_correct(step, memory, geometry, constants, n_steps):
     """A split step: each mode takes the pieces' increments with the factors ρ_i in place of the whole increment
     (S_i += λ_i Σ_pieces (ρ_i − 1) Δ_piece, from the next node on); the lags 1 … j0 − 1, which the local sum
     counts, get the exact excess weights minus what the modes now add there."""
@@ -354,7 +346,7 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
     split_resets = rule is not None and rule.reset is not None and located
     splits = rule is not None and (rule.reset is not None or rule.refractory is not None)  # steps split at t*/release
 
-    def body(step, carry):
+    def body(step, carry, split_mode=False):
         trace, y_prev, memory, spike_time, before_all, after_all, halt_time, refractory_end = carry
         halted = ~jnp.isnan(halt_time)
         t_prev = t0 + (step - 1) * dt
@@ -391,8 +383,8 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
                 restart = jnp.where(refractory_hold(t_now, refractory_end, dt), 1.0, restart)
                 rise = y_cross - y_prev
                 extra = piece_weight(alpha, 0.0, first, cross) * rise
-                finished = jax.lax.cond(crossed, lambda: solve(y_reset, restart, extra), lambda: y_new)
-                y_store = jnp.where(crossed, finished, y_new)
+                if split_mode:  # only in the step redone after a plain attempt found the split
+                    y_store = jnp.where(crossed, solve(y_reset, restart, extra), y_new)
                 geometry = tuple(jnp.where(crossed, a, b) for a, b in zip(
                     (first, cross, rise, restart, y_store - y_reset), geometry))
             elif rule.reset is not None:  # events="step": the reset replaces the node value
@@ -406,16 +398,20 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
         rise, fall = jnp.where(keep, 0.0, rise), jnp.where(keep, 0.0, fall)
         geometry = (first, cross, rise, restart, fall)
         t_spike = jnp.where(halted | ~finite, jnp.nan, t_spike)
-        memory = push(step, memory, rise + fall, constants)
+        split = jnp.asarray(False)
         if splits:
             split = ~keep & ((cross > first) | (restart > 0.0))
-            memory = correct(step, memory, geometry, constants, n_steps, split)
+        if splits and not split_mode:  # a plain attempt that found a split stores nothing its redo would read
+            rise, fall = jnp.where(split, 0.0, rise), jnp.where(split, 0.0, fall)
+        memory = push(step, memory, rise + fall, constants)
+        if split_mode:
+            memory = correct(step, memory, geometry, constants, n_steps)
         # y_prev rides in the carry: reading it back from the trace made XLA copy the whole trace every step
         return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store, memory,
                 spike_time.at[step - 1].set(t_spike),
                 jax.lax.dynamic_update_index_in_dim(before_all, before, step - 1, 0),
                 jax.lax.dynamic_update_index_in_dim(after_all, after, step - 1, 0),
-                halt_time, refractory_end)
+                halt_time, refractory_end), split
 
     refractory_end = jnp.asarray(-jnp.inf, dtype=y0.dtype)
     if resume is not None:
@@ -425,13 +421,46 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
     trace = jnp.zeros((n_steps + 1, n), dtype=y0.dtype).at[0].set(y0)
     carry = (trace, y0, memory, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
              jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan), refractory_end)
-    return jax.lax.fori_loop(1, n_steps + 1, body, carry)
+    if not splits:
+        return jax.lax.fori_loop(1, n_steps + 1, lambda step, carry: body(step, carry)[0], carry)
+    # y_prev, the soe memory (a plain attempt shifts it; the direct memory's write is overwritten), halt time and
+    # refractory end are restored when an attempt finds a split
+    return run_split_steps(body, n_steps, carry, {1, 6, 7} | ({2} if history == "soe" else set()))
+
+
+def run_split_steps(body, n_steps, carry, kept):
+    """Steps 1 … n_steps with ``body(step, carry, split_mode) -> (carry, split)``: plain steps in a loop until one
+    reports a split (a located reset at t* or a refractory release inside the step), which is then redone with
+    ``split_mode=True`` outside that loop. The carry entries in ``kept`` are restored after the plain attempt of a
+    split step; the others must be overwritten by its redo (writes at the step's index). Control flow inside every
+    step, even a lax.cond or a loop that does nothing, cost 2–6 µs a step (or copied the history), as much as the
+    step itself; here it costs once per split."""
+
+    def attempt(state):
+        step, carry, _ = state
+        new, split = body(step, carry, False)
+        carry = tuple(jax.tree_util.tree_map(lambda a, b: jnp.where(split, a, b), old, fresh) if i in kept else fresh
+                      for i, (old, fresh) in enumerate(zip(carry, new)))
+        return step + jnp.where(split, 0, 1), carry, split
+
+    def stretch(state):
+        step, carry, _ = jax.lax.while_loop(lambda s: (s[0] <= n_steps) & ~s[2], attempt,
+                                            (state[0], state[1], jnp.asarray(False)))
+
+        def redo(operands):
+            step, carry = operands
+            return step + 1, body(step, carry, True)[0]
+
+        step, carry = jax.lax.cond(step <= n_steps, redo, lambda operands: operands, (step, carry))
+        return step, carry, jnp.asarray(False)
+
+    return jax.lax.while_loop(lambda s: s[0] <= n_steps, stretch, (jnp.asarray(1), carry, jnp.asarray(False)))[1]
 
 
 def refractory_hold(t_now, refractory_end, dt):
     """Whether the node ``t_now`` lies inside a refractory period (ending at ``refractory_end``; −inf: none). The
-    state is held there: the grid rounds the period's end down to a node, so the next step integrates from the held
-    state over a whole step (the release is up to one step early)."""
+    state is held there; the step in which the period ends is split at its end and integrates from the held state
+    over the rest of the step (module docstrings)."""
     return t_now <= refractory_end + 1e-9 * dt
 
 
@@ -532,8 +561,7 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
             np.float64(dt), resume)
     loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
-        (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), loop, args,
-        COPY_OPTIONS)
+        (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), loop, args)
     trace, _, memory, spike_time, before, after, halt_time, refractory_end = outputs
     result = run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
     return dict(result, resume=(memory, refractory_end) if history == "soe" else None)

@@ -69,7 +69,7 @@ from scipy.special import gamma, roots_legendre
 
 from ..errors import NeurospikeError
 from .fractional import (HISTORY_BLOCK, _direct_memory, _direct_sum, blockwise_sum, blockwise_update, check_run,
-                         refractory_hold, refractory_start, run_compiled, run_result, spike_event)
+                         refractory_hold, refractory_start, run_compiled, run_result, run_split_steps, spike_event)
 from .methods import VectorField
 
 FFT_BLOCK = 64  # history="fft": lags inside a block of this many steps are summed directly
@@ -205,8 +205,7 @@ def _history_at(history, last, theta, alpha, needed):
     """The change of the (predictor, corrector) sums of the whole steps up to t_last from the node t_last + 1 to the
     non-grid time t* = t_last + θh (units h^α/Γ(α+1) and h^α/Γ(α+2)): each step's weight at t* minus its weight at
     the node, zero for α = 1, so an upstroke's huge f never enters a difference of large sums. Block by block over
-    the stored f, only where ``needed`` (a loop of no iteration costs nothing; a lax.cond holding the history made
-    XLA copy it at every step)."""
+    the stored f (only where ``needed``); run once per split step."""
     x, node = last + theta, last + 1.0
     a = alpha[:, None]
 
@@ -411,29 +410,8 @@ def _loop(model, n_steps, located, history_kind, params, current, y0, constants,
     if not splits:
         return jax.lax.fori_loop(1, n_steps + 1, lambda step, carry: body(step, carry)[0], carry)
 
-    # steps run plainly until one needs splitting (a located reset or a refractory release); that step is then
-    # redone with the split outside the plain loop: control flow inside every step (even a loop of no iteration)
-    # cost ~6 µs a step, twice a plain step
-    def attempt(state):
-        step, carry, _ = state
-        new, split = body(step, carry, False)
-        kept = {1, 2, 9, 10}  # y_prev, constants, halt time, refractory end: as before the attempt
-        carry = tuple(jax.tree_util.tree_map(lambda a, b: jnp.where(split, a, b), old, fresh) if i in kept else fresh
-                      for i, (old, fresh) in enumerate(zip(carry, new)))
-        return step + jnp.where(split, 0, 1), carry, split
-
-    def stretch(state):
-        step, carry, _ = jax.lax.while_loop(lambda s: (s[0] <= n_steps) & ~s[2], attempt,
-                                            (state[0], state[1], jnp.asarray(False)))
-
-        def redo(operands):
-            step, carry = operands
-            return step + 1, body(step, carry, True)[0]
-
-        step, carry = jax.lax.cond(step <= n_steps, redo, lambda operands: operands, (step, carry))
-        return step, carry, jnp.asarray(False)
-
-    return jax.lax.while_loop(lambda s: s[0] <= n_steps, stretch, (jnp.asarray(1), carry, jnp.asarray(False)))[1]
+    # y_prev, the constant terms, halt time and refractory end are restored when an attempt finds a split
+    return run_split_steps(body, n_steps, carry, {1, 2, 9, 10})
 
 
 def run_pece(model, params, current, y0, alpha, t0, dt, n_steps, *, events="located", history="fft"):
