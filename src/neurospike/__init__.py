@@ -30,6 +30,7 @@ _use_every_core()
 
 from . import analysis, currents, methods, models
 from .comparison import Comparison, Convergence, compare, convergence
+from .differentiable import differentiable
 from .errors import NeurospikeError, SimulationError
 from .mittag_leffler import mittag_leffler
 from .simulate import Problem, resolve, simulate
@@ -38,6 +39,6 @@ from .trajectory import Trajectory
 
 METHOD_NAMES = tuple(methods.METHODS)  # the registry's names, in its order
 
-__all__ = ["simulate", "resolve", "Problem", "methods", "models", "currents", "analysis", "compare", "convergence",
+__all__ = ["simulate", "resolve", "Problem", "differentiable", "methods", "models", "currents", "analysis", "compare", "convergence",
            "Comparison", "Convergence", "sweep_alpha", "AlphaSweep", "mittag_leffler", "Trajectory",
            "NeurospikeError", "SimulationError", "METHOD_NAMES", "__version__"]

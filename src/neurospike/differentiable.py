@@ -44,30 +44,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import currents as currents_module
-from . import models
+from . import methods, models
 from .compiled import COMPILER_OPTIONS
 from .errors import NeurospikeError
+from .simulate import DEFAULT_MAX_RATE_HZ
 from .solvers import fixed_step
 
-jax.config.update("jax_enable_x64", True)
-
-DEFAULT_MAX_RATE_HZ = 10_000.0
 
 
 def _scheme(method):
-    """The one-step scheme (``step``, ``interpolation``, ``order``) of a method name or object."""
-    if not isinstance(method, str):
-        return getattr(method, "scheme", method)
-    try:  # the method registry (neurospike.methods), whose fixed-step methods hold their scheme
-        from .methods import get
-        found = get(method)
-        scheme = getattr(found, "scheme", None)
-    except ImportError:
-        from .solvers.methods import METHODS
-        scheme = METHODS.get(method)
-    if scheme is None or not hasattr(scheme, "step"):
-        raise NeurospikeError(f"method {method!r} is not a fixed-step method; differentiable runs take one")
-    return scheme
+    """The one-step scheme (``step``, ``interpolation``, ``order``) of a fixed-step method: its registry name, a
+    :class:`~neurospike.methods.FixedStep` or a scheme itself."""
+    if isinstance(method, str):
+        method = methods.get(method)
+        if not isinstance(method, methods.FixedStep):
+            raise NeurospikeError(f"method {method.name!r} is not a fixed-step method; differentiable runs take one "
+                                  f"({', '.join(methods.names(family='fixed-step'))})")
+    return getattr(method, "scheme", method)
 
 
 def jit(function, **options):

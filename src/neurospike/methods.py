@@ -27,7 +27,7 @@ import numpy as np
 from . import models as model_registry
 from .compiled import COMPILER_OPTIONS, run_compiled
 from .errors import NeurospikeError, SimulationError, closest
-from .solvers import fixed_step, fractional, pece, population, reference
+from .solvers import events, fixed_step, fractional, pece, population, reference
 from .solvers.methods import BackwardEuler, ExplicitRungeKutta, ExponentialEuler, SequentialEuler, Strang
 from .solvers.tableaux import EULER, HEUN, MIDPOINT, RK4
 from .trajectory import Trajectory, insert_points, merge_spikes
@@ -238,8 +238,8 @@ def _population(method: FixedStep, problem) -> Trajectory:
         status = "rate-exceeded"
         where = ", ".join(f"neuron {i} at t={stopped[i]:.6g} ms" for i in halted[:3])
         messages.append(f"{model.name}/{method.name}: {halted.size} neuron(s) spiking faster than "
-                        f"max_rate={problem.max_rate:g} Hz or twice within one step ({where}); each was stopped "
-                        f"there (NaN afterwards), the others ran to the end")
+                        f"max_rate={problem.max_rate:g} Hz or more than {events.MAX_EVENTS_PER_STEP} times in one step "
+                        f"({where}); each was stopped there (NaN afterwards), the others ran to the end")
         saved[:, :, halted] = np.where(t[:, None, None] > stopped[halted][None, None, :], np.nan, saved[:, :, halted])
     total = int(np.sum(counts))
     if len(times) < total:

@@ -62,13 +62,12 @@ class LoopConfig:
     located: bool
     input_at_step_start: bool  # the input read at the step's start t (figure1.m), not on its midpoint's piece
     spike_capacity: int  # spikes one block may hold (beyond MAX_EVENTS_PER_STEP)
-    record_trace: bool
     # the events of a step in a loop of MAX_EVENTS_PER_STEP conditional passes instead of a while loop, so that
     # reverse-mode derivatives (jax.grad) can go through it (``run_every_step``); same results, more work
     bounded_events: bool = False
 
     @classmethod
-    def for_model(cls, model, method, events: str = "located", spike_capacity: int = 0, record_trace: bool = True,
+    def for_model(cls, model, method, events: str = "located", spike_capacity: int = 0,
                   bounded_events: bool = False) -> "LoopConfig":
         """The static choices of the loop for ``model`` (its spike rule and split groups) and the one-step
         ``method`` (a scheme with ``step``), with ``events`` "located" or "step"."""
@@ -79,7 +78,7 @@ class LoopConfig:
             spike_index=model.state_index(rule.state) if rule else None, level_name=rule.level if rule else None,
             reset=rule.reset if rule else None, refractory_name=rule.refractory if rule else None,
             located=events == "located", input_at_step_start=getattr(method, "input_at_step_start", False),
-            spike_capacity=spike_capacity, record_trace=record_trace, bounded_events=bounded_events)
+            spike_capacity=spike_capacity, bounded_events=bounded_events)
 
     @property
     def events(self) -> EventRule:
@@ -140,7 +139,7 @@ def _step(config: LoopConfig, params, current, carry, node):
 
     status, y_new = guard_finite(status, y_new, y, t)
     carry = dict(carry, y=y_new, status=status)
-    return carry, (y_new if config.record_trace else None)
+    return carry, y_new
 
 
 def _node(config: LoopConfig, nodes, i):
