@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 # Measured on the population loop (docs/benchmarks.md): AVX-512 vectors, and copy insertion that sees through
-# loop regions so the loop state is not copied every step (2.8-3.5 -> 2.1-2.2 ns per neuron-step).
+# loop regions so the loop state is not copied every step.
 COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_prefer_vector_width": 512,
                                     "xla_cpu_copy_insertion_use_region_analysis": True}
 CACHE: dict[Any, Any] = {}

@@ -24,14 +24,12 @@ with a spike) stays the same; at a parameter value where a spike appears or leav
 Forward mode (``jax.jvp``, ``jax.jacfwd``; ``mode="forward"``, the default) goes through the loop's while loops.
 Reverse mode (``jax.grad``, ``jax.vjp``, ``jax.jacrev``) needs ``mode="reverse"``: then every step goes through
 the careful step in one ``lax.scan`` (:func:`~neurospike.solvers.fixed_step.run_every_step`) with the events of a
-step in a bounded loop (same results, slower run, memory for every step); it works for every method without an
-inner while loop (all but backward-euler, whose Newton iteration is a while loop: use forward mode there).
+step in a bounded loop (same results, slower run; each step under ``jax.checkpoint``, so only its carry is kept
+for the backward pass); it works for every method without an inner while loop (all but backward-euler, whose
+Newton iteration is a while loop: use forward mode there).
 
-Cost (Izhikevich 2007 RS, rk4, dt = 0.01 ms, 1000 ms = 100 000 steps, 6 spikes, compiled with :func:`jit`, 2
-shared cores): the run 5.9 ms, one jvp 79 ms, the 6 × 6 Jacobian of the spike times in (a, b, c, d, k, I) by
-``jax.jacfwd`` 143 ms; reverse mode (each step checkpointed: only the carry is kept, the step recomputed
-backwards): the run 81 ms, ``jax.grad`` of one spike time 366 ms (5.5 s without the checkpoints). Compile derivatives with :func:`jit` (the loop's compiler options): with plain
-``jax.jit`` the jvp above took 4.8 s, as the trace was copied at every step.
+Compile a run's derivatives with :func:`jit` (the loop's compiler options): with plain ``jax.jit`` the trace is
+copied at every step of a derivative. Cost: docs/benchmarks.md#derivatives-neurospikedifferentiable
 """
 
 from __future__ import annotations
@@ -67,8 +65,7 @@ def jit(function, **options):
     """``jax.jit(function, **options)``, compiled (once per argument structure and shapes) with the compiler
     options of the fixed-step loop (``neurospike.compiled.COMPILER_OPTIONS``). Use it for derivatives of long
     runs: copy insertion by region analysis keeps the loop's trace updated in place, which plain ``jax.jit``
-    does for the run but not for its derivative (Izhikevich 2007 RS, rk4, dt = 0.01, 100 000 steps: one jvp
-    4.8 s with ``jax.jit``, 76 ms with this; the run alone 5 ms)."""
+    does for the run but not for its derivative (docs/benchmarks.md#derivatives-neurospikedifferentiable)."""
     jitted = jax.jit(function, **options)
     compiled = {}
 

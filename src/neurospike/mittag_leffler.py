@@ -12,18 +12,15 @@ chosen so that the discretisation and truncation errors are both below ε = 1e-1
 round-off by e^{μ} (Garrappa §3–4), and the region with the fewest nodes is used (if even that needs more than 200
 nodes, ε is loosened tenfold, as in ``ml.m``, down to 1e-9 at most; no admissible contour gives NaN).
 
-|z| ≤ 1 uses the power series instead (Horner's rule, truncated where Γ(αk + β) > 2.4e18): near z = 0 the
-residues at the origin and at the pole nearly cancel in the contour integral (the contour alone gives
-E_{1,2}(−1e-3) with a relative error of 7e-13).
+|z| ≤ 1 uses the power series instead (Horner's rule, truncated where Γ(αk + β) > 2.4e18), as the contour
+integral loses digits near z = 0.
 
 For α < 1, |z| ≥ 10 and |arg z| ≥ απ (no pole, hence no exponentially growing part) the value comes from the
 asymptotic series E_{α,β}(z) = −Σ_{k=1}^{K} z^{−k}/Γ(β − αk) (Podlubny 1999, Thm 1.4), taken only when two
 consecutive terms are below 1e-17 times its sum: its remainder is then below round-off, and the relative accuracy
 holds where the function itself is small (E_α(−x) ~ x^{−1}/Γ(1 − α)).
 
-Measured relative errors (tests/test_mittag_leffler.py): real z ≤ 0 up to |z| = 1e4, ≤ 2e-15 for α ≤ 0.9 (quad of
-the integral representation; erfcx for α = 1/2), 9e-15 at α = 0.99, 2e-13 at α = 0.999; E_{1,2} 2e-15;
-z > 0 up to E ~ e^40, ≤ 2e-14 (its series of positive terms, fsum); complex z for α = 1/2 (Faddeeva function), 2e-14.
+Why the series near 0, and the measured errors: docs/design.md#mittag-leffler-accuracy
 """
 
 from __future__ import annotations

@@ -14,9 +14,8 @@ from .base import Model, Parameter, Preset, SpikeRule
 
 def derivatives(t, state, p, I, xp):
     v, w = state
-    # the right-hand side sees min(v, v_peak), as NEST's aeif models do: the exact solution is reset at v_peak
-    # and never sees the cap, but trial stages of Runge–Kutta steps (and Newton iterates) overshoot far above
-    # v_peak on the upstroke (dv/dt ~ 10^14 mV/ms there), which would overflow exp and corrupt w
+    # the right-hand side sees min(v, v_peak), as NEST's aeif models do: the exact solution never sees the cap,
+    # overshooting trial stages would overflow exp (why: docs/design.md#the-capped-right-hand-side)
     v = xp.minimum(v, p["v_peak"])
     exponential = p["g_L"] * p["Delta_T"] * xp.exp((v - p["V_T"]) / p["Delta_T"])
     dv = (-p["g_L"] * (v - p["E_L"]) + exponential - w + I) / p["C"]

@@ -97,7 +97,7 @@ MODEL = Model(
     },
     default_preset="tonic",
     current_unit="µA/cm²",
-    pinn_window=0.2,  # the 1 ms upstroke: 1 ms windows left 69 % relative L2 in v, 0.2 ms 0.04 % (0-20 ms)
+    pinn_window=0.2,  # short windows for the 1 ms upstroke (docs/design.md#the-hh-pinn-window)
     state_scales=(100.0, 1.0, 1.0, 1.0),
     split=(("v",), ("m", "h", "n")),
     conditionally_linear=True,

@@ -6,17 +6,17 @@ population does exactly what it does alone (several spikes in one step included)
 
 Scheme. A step of the method takes the state from ``y`` at ``start`` to ``y_next`` at ``t_next = start + span``.
 With ``located`` events a spike happens where the spike state (index ``k``) crosses its level upwards inside the
-step: ``y[k] < level <= y_next[k]``. Its fraction θ ∈ (0, 1] of the step is found on the step's dense
-interpolant (the method's: linear, order 1, or cubic Hermite on y and f at both ends, order 3) by
-``BISECTION_STEPS`` = 60 halvings of [0, 1] (θ to machine precision: the upper end of the last bracket, where
-the interpolant is at or above the level); the spike time is ``start + θ·span``. The reset map is applied to the interpolated state
-there; with a refractory period the state is held until ``t_spike + period`` (no stepping, no spike), then the
-rest of the step is integrated by the method from the reset state, which may cross again: up to
-``MAX_EVENTS_PER_STEP`` = 16 spikes per step, then the run halts (rate exceeded). Without a reset map only the
-crossing time is recorded and the step's end state is kept. With ``events="step"`` (``located=False``) a step
-that ends at or above the level spikes at its end ``t_next``: the reset is applied after the step (Izhikevich's
-figure1.m), once per step; without a reset map only upward crossings count. Spike times are therefore exact to
-the interpolant's order with located events, and on the grid with step events.
+step: ``y[k] < level <= y_next[k]``. Its fraction θ ∈ (0, 1] of the step is found on the step's dense interpolant
+(the method's: linear, order 1, or cubic Hermite on y and f at both ends, order 3) by ``BISECTION_STEPS`` = 60
+halvings of [0, 1] (θ to machine precision: the upper end of the last bracket, where the interpolant is at or above
+the level; why: docs/design.md#spike-location-by-bisection); the spike time is ``start + θ·span``. The reset map is
+applied to the interpolated state there; with a refractory period the state is held until ``t_spike + period`` (no
+stepping, no spike), then the rest of the step is integrated by the method from the reset state, which may cross
+again: up to ``MAX_EVENTS_PER_STEP`` = 16 spikes per step, then the run halts (rate exceeded). Without a reset map
+only the crossing time is recorded and the step's end state is kept. With ``events="step"`` (``located=False``) a
+step that ends at or above the level spikes at its end ``t_next``: the reset is applied after the step
+(Izhikevich's figure1.m), once per step; without a reset map only upward crossings count. Spike times are therefore
+exact to the interpolant's order with located events, and on the grid with step events.
 
 Derivatives. θ is defined implicitly by g(θ) = interpolant_k(θ) − level = 0, so :func:`crossing_fraction` has a
 ``jax.custom_jvp``: dθ = −(∂g/∂c · dc + ∂g/∂level · dlevel)/(∂g/∂θ) for the interpolant's coefficients c (the

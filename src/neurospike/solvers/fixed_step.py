@@ -1,13 +1,15 @@
 """The one time loop for every fixed-step method: blocks of steps run without events, spike events inside.
 
 Grid: uniform steps of ``dt`` from t0, with every discontinuity of the input inserted as a node, so no step
-straddles a jump; each step evaluates the input on its own piece (its midpoint is the ``t_ref``).
+straddles a jump; each step evaluates the input on its own piece (its midpoint is the ``t_ref``). A method that
+reads the input at the step's start (``input_at_step_start``: euler-sequential, as figure1.m) gets no such nodes.
 
 Events (``events="located"``): when a step carries the spike state across its level, the crossing time is found
-on the step's dense interpolant (bisection to machine precision), the spike is recorded there with the state
-just before and after the reset, and the step is finished from the reset state, possibly with more spikes (up
-to ``MAX_EVENTS_PER_STEP``). With ``events="step"`` the reset is applied after the step, as the seed study (and
-figure1.m) did. All of it is :func:`.events.step_events` (the same function the population loop vmaps).
+on the step's dense interpolant (bisection to machine precision; spike times exact to the interpolant's order:
+linear 1, cubic Hermite 3), the spike is recorded there with the state just before and after the reset, and the
+step is finished from the reset state, possibly with more spikes (up to ``MAX_EVENTS_PER_STEP``). With
+``events="step"`` the reset is applied after the step, as the seed study (and figure1.m) did. All of it is
+:func:`.events.step_events` (the same function the population loop vmaps).
 
 Guards: a state that turns non-finite or spikes faster than ``max_rate`` (a Zeno cascade of resets) halts the
 run; what was computed up to there is kept and the status says when and why (:mod:`.events`).
@@ -157,7 +159,8 @@ def _state_before(trace, y0, i):
 def _fast_steps(config: LoopConfig, params, current, trace, y0, nodes, start, stop, refractory_end):
     """Steps ``start`` … ``stop − 1`` with no event handling. Each step reads the row before and writes its own
     row of ``trace`` in place: XLA:CPU launches every fused kernel of a loop body separately, and a state both
-    carried and written to the trace would cost an extra kernel and a copy per step.
+    carried and written to the trace would cost an extra kernel and a copy per step
+    (docs/benchmarks.md#single-neuron-and-cli).
 
     A step that starts before ``refractory_end`` starts there, as in ``_step`` (a step wholly inside the period
     has length 0 and leaves the state as it is), so refractory periods need no careful steps."""
@@ -221,7 +224,8 @@ def _careful_steps(config: LoopConfig, params, current, trace, y0, status, nodes
 def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=None):
     """Integrate over ``nodes`` in blocks of ``BLOCK`` steps. A block is first stepped without event handling;
     only from the first step that needs care (a spike, a non-finite state, a halt) on is a block finished by
-    ``_careful_steps``, so the common case costs little more than the bare method.
+    ``_careful_steps``, so the common case costs little more than the bare method
+    (docs/benchmarks.md#single-neuron-and-cli).
 
     ``carried`` continues an earlier run (the live app's chunks): its final status's ``refractory_end`` and
     ``last`` spike time, so a refractory period and the rate guard span the join.
@@ -270,8 +274,8 @@ def run_every_step(config: LoopConfig, params, current, y0, nodes, min_interval)
     """Every step through the careful step (events checked in each), as one ``lax.scan``: the same results as
     :func:`run` (which steps fast and redoes only flagged steps), slower, but with ``config.bounded_events`` and a
     method without inner while loops (not backward-euler's Newton iteration) reverse-mode differentiable. Each
-    step is under ``jax.checkpoint`` (reverse mode keeps only the carry per step and recomputes the step:
-    ``jax.grad`` of an Izhikevich 2007 RS spike time over 100 000 steps 5.5 s → 0.37 s).
+    step is under ``jax.checkpoint`` (reverse mode keeps only the carry per step and recomputes the step).
+    Timings: docs/benchmarks.md#derivatives-neurospikedifferentiable
 
     Returns the trace (one state per node after the first), the spike records (``config.spike_capacity`` +
     ``MAX_EVENTS_PER_STEP`` long, NaN-padded; a run that fills them halts with RATE_EXCEEDED) with their count,

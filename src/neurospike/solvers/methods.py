@@ -86,8 +86,9 @@ class SequentialEuler:
 
 @dataclass(frozen=True)
 class BackwardEuler:
-    """Backward (implicit) Euler, y_{n+1} = y_n + h f(t_{n+1}, y_{n+1}), solved by Newton's method on the JAX
-    Jacobian until the update is below ``tol`` (relative to 1 + |y|) or ``max_iter`` iterations. Order 1."""
+    """Backward (implicit) Euler, y_{n+1} = y_n + h f(t_{n+1}, y_{n+1}), solved by :func:`newton` from the
+    explicit Euler predictor until the update is below ``tol`` (relative to 1 + |y|) or ``max_iter`` iterations
+    (the predictor itself where Newton finds no finite root). Order 1."""
 
     name: str = "backward-euler"
     order: int = 1
@@ -104,11 +105,9 @@ def newton(residual, start, tol=1e-12, max_iter=50):
     """Newton's method on the JAX Jacobian of ``residual`` from ``start``, until the update is below ``tol``
     relative to 1 + |z| or after ``max_iter`` iterations.
 
-    If it does not converge to a finite root, ``start`` (the explicit predictor of the callers) is returned: an
-    implicit step can have no root at all when the right-hand side grows faster than linearly, as in the AdEx
-    upstroke (exp((v − V_T)/Δ_T) ≈ 10^5 at v = −28 mV: backward Euler with dt = 0.1 ms has no solution below
-    v_peak, and Newton diverged to NaN at t = 85.3 ms on the "adapting" preset). The explicit value then crosses
-    the spike threshold inside the step and the spike is located there, which is what the exact solution does."""
+    If it does not converge to a finite root, ``start`` (the callers' explicit predictor) is returned; on an
+    explosive upstroke that value crosses the spike threshold inside the step, and the spike is located there.
+    Why: docs/design.md#newtons-fallback-to-the-explicit-predictor"""
 
     def iterate(state):
         z, iteration, _ = state
@@ -128,12 +127,12 @@ EXPLOSIVE_GROWTH = 20.0  # exp-euler: largest h·∂f_i/∂y_i for which the lin
 
 @dataclass(frozen=True)
 class ExponentialEuler:
-    """Exponential Euler ("ExpRESS-Euler" of the seed study): y_{n+1} = y_n + h φ1(h J_n) f(t_n, y_n), with J_n
-    the JAX Jacobian and φ1 from the exponential of the augmented matrix [[hJ, hf], [0, 0]]. Exact for linear
-    autonomous problems; order 1 in general (order 2 for autonomous problems). Where the linearised flow
-    explodes within the step (a self-excitation h·∂f_i/∂y_i > ``EXPLOSIVE_GROWTH``, e^20 ≈ 5·10^8: an upstroke
-    such as AdEx's, where h·J ~ 10^6 and expm returns overflow or finite garbage) the step falls back to explicit
-    Euler, whose value then crosses the spike threshold inside the step (as :func:`newton` does)."""
+    """Exponential Euler ("ExpRESS-Euler" of the seed study; the exponential Rosenbrock–Euler method, Hochbruck &
+    Ostermann, Acta Numerica 19 (2010) 209): y_{n+1} = y_n + h φ1(h J_n) f(t_n, y_n), with J_n the JAX Jacobian
+    and φ1 from the exponential of the augmented matrix [[hJ, hf], [0, 0]]. Exact for linear autonomous
+    problems; order 1 in general (order 2 for autonomous problems). Where some h·∂f_i/∂y_i exceeds
+    ``EXPLOSIVE_GROWTH`` or the result is not finite, the step is explicit Euler instead.
+    Why: docs/design.md#exp-eulers-fallback-to-explicit-euler"""
 
     name: str = "exp-euler"
     order: int = 1
@@ -167,7 +166,8 @@ def exact_subflow(field, t_mid, y, h, group):
 class Strang:
     """Strang splitting with exact sub-flows for conditionally linear models (the model's ``split``): the later
     groups half a step, the first group a full step, the later groups half a step again (Hodgkin–Huxley: gates
-    h/2 with v frozen, v over h with the gates frozen, gates h/2). Order 2."""
+    h/2 with v frozen, v over h with the gates frozen, gates h/2); each sub-flow is :func:`exact_subflow` with the
+    input at its midpoint. Order 2 (G. Strang, SIAM J. Numer. Anal. 5 (1968) 506; :mod:`.splitting`)."""
 
     name: str = "strang"
     order: int = 2

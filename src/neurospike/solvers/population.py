@@ -1,17 +1,16 @@
 """The fixed-step loop for a population: N independent neurons, each parameter a scalar or an array of length N.
 
-Layout (each choice measured with ``benchmarks/population_kernels.py``, see ``docs/benchmarks.md``): the
-population is cut into blocks of ``NEURON_BLOCK`` neurons, and each block runs all steps while it sits in cache;
-with several XLA devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the blocks are shared
-out over them with ``jax.shard_map``, one thread each. Within a block a state is a row over neurons. An explicit
-Runge–Kutta method steps the rows directly (``Rows``; the model's derivatives ``jax.vmap``-ed over neurons),
-so no stage is ever stacked into an (n_states, N) array (used for one or two states); every other method's
-one-neuron step is ``jax.vmap``-ed as it is. Every model and method of the single-neuron loop works unchanged.
+Scheme: each neuron is advanced by the single-neuron method's step (the same scheme and order as alone) on the
+same grid, and its events go through the single-neuron loop's own event function (below).
 
-One costly loop per step: XLA:CPU has no multi-output fusion, so every array computed from a step's result
-recomputes the whole step. Hence the carried state is the *end* state of the last step, before its events are
-handled (spike counts, guards, resets are settled at the start of the next step, from its input, at the cost of
-a compare each), and it is carried as ONE array (``pack``; v + i·u for two states), so one loop computes it.
+Layout: the population is cut into blocks of ``NEURON_BLOCK`` neurons, and each block runs all steps; with
+several XLA devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) the blocks are shared out over
+them with ``jax.shard_map``, one thread each. Within a block a state is a row over neurons: an explicit
+Runge–Kutta method on one or two states steps the rows directly (``Rows``, the model's derivatives
+``jax.vmap``-ed over neurons); every other method's one-neuron step is ``jax.vmap``-ed as it is. The carried state
+is the end state of the last step packed into one array (``pack``), before its events: spike counts, guards and
+resets are settled at the start of the next step, from its input. Every model and method of the single-neuron
+loop works unchanged. Why (measured): docs/benchmarks.md#the-library-path-neurospikesimulate-on-100-000-neurons
 
 Events: in each step the neurons that crossed their level (``events.crossing``, as in the single-neuron loop) are
 gathered (``jnp.nonzero`` into batches of ``EVENT_BATCH``) and each goes through the single-neuron loop's own
@@ -42,7 +41,7 @@ from .fixed_step import LoopConfig, method_events
 from .methods import ExplicitRungeKutta, VectorField
 
 EVENT_BATCH = 64  # crossed neurons handled together in one step
-NEURON_BLOCK = 1024  # neurons that run all steps together (measured: 512-4096 keep a block in cache)
+NEURON_BLOCK = 1024  # neurons that run all steps together, so a block stays in cache (docs/benchmarks.md)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -183,9 +182,7 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
         return tuple(advance_stacked(p, i, start, jnp.stack(y), span, t_ref))
 
     # Explicit Runge–Kutta on one or two states steps the rows directly, so that the whole step is one loop
-    # (with its single packed output). With more states XLA:CPU would evaluate that loop once per output
-    # element (measured 50x slower for Hodgkin–Huxley): there the vmapped step, whose stacked stages XLA
-    # stores once each, is faster.
+    # (with its single packed output); with more states the vmapped step is faster (docs/benchmarks.md)
     if n <= 2 and isinstance(config.method, ExplicitRungeKutta):
         slopes = jax.vmap(lambda p, i, t, t_ref, y: config.derivatives(t, y, p, i(t, t_ref, jnp), jnp),
                           in_axes=(param_axes, current_axes, per_neuron, None, 0))
@@ -316,10 +313,10 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
 
     def step(i, carry):
         """Settle the events of the previous step, then advance: the method step is computed by one loop
-        whose only product is the packed end state (see the module docstring)."""
+        whose only product is the packed end state (why: docs/benchmarks.md)."""
         carry, y = settle(carry)
         # the step's times come in the carry: read from ``nodes`` inside the step, they would be fused into
-        # every elementwise loop as a dynamic slice, which XLA:CPU does not vectorise (measured 3x slower)
+        # every elementwise loop as a dynamic slice, which XLA:CPU does not vectorise
         t, t_next = carry["times"][0], carry["times"][1]
         t_ref = t if config.input_at_step_start else 0.5 * (t + t_next)
         live = jnp.isnan(carry["stopped"])
@@ -332,8 +329,7 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
         if config.located or rate_guard:
             y1 = tuple(jnp.where(live, after, before) for after, before in zip(y1, y))
         # written into the carried arrays (one element longer) as a dynamic-update-slice: XLA:CPU splits a
-        # plain elementwise loop this costly over its thread pool, and waiting for the other thread every
-        # step cost 2-3x (measured); a loop that may update in place is never split
+        # plain elementwise loop this costly over its thread pool (a wait for the other thread every step)
         carry = dict(carry, y=jax.lax.dynamic_update_slice(carry["y"], pack(y1), (0,) * carry["y"].ndim))
         if config.refractory_name is not None:
             carry.update(start=start, span=span)

@@ -1,9 +1,13 @@
-"""The reference solution: adaptive DOP853 (scipy) at tight tolerances with exactly located spike events.
+"""The reference solution: adaptive DOP853 (scipy; order 8 with step-size control, dense output of order 7) at
+tight tolerances (rtol = atol = 1e-12 by default) with exactly located spike events.
 
 The run is cut at every discontinuity of the input; on each smooth piece ``solve_ivp`` integrates to the next
 threshold crossing (a terminal event, located by root finding on the dense output), the reset map is applied
-there and the integration restarts from the reset state. Dense output is kept for every piece, so the solution
-is available at any time. E. Hairer, S. P. Nørsett, G. Wanner, *Solving ODEs I*, Springer 1993 (DOP853).
+there and the integration restarts from the reset state; with a refractory period the state is held until the
+spike time plus the period. Without a reset map every crossing is recorded and the trajectory goes on. A spike
+sooner than ``min_interval`` after the previous one halts the run (rate exceeded). Dense output is kept for
+every piece, so the solution is available at any time. E. Hairer, S. P. Nørsett, G. Wanner, *Solving ODEs I*,
+Springer 1993 (DOP853).
 """
 
 from __future__ import annotations
@@ -91,11 +95,9 @@ BLOW_UP_GAP_MS = 1e-9  # a failed step this close (linearly extrapolated) to the
 
 
 def _blow_up_to_threshold(sol, rhs, k, level):
-    """An explosive upstroke (AdEx: dv/dt ∝ exp((v − V_T)/Δ_T), ~10^13 mV/ms at v = 12 mV) needs steps below the
-    spacing of floating-point times before v reaches the threshold, and solve_ivp stops (status −1). If the
-    linear extrapolation from the last state reaches the threshold within ``BLOW_UP_GAP_MS`` (an upper bound on
-    the true time left, the rise being convex), that is the spike: the event is placed at the last time, with
-    the spiking state at its threshold (the other states move by less than the gap times their rate)."""
+    """A step-size failure (status −1) on an explosive upstroke: if the linear extrapolation from the last state
+    reaches the threshold within ``BLOW_UP_GAP_MS``, that is the spike, placed at the last time with the spiking
+    state at its threshold. Why: docs/design.md#the-references-blow-up-event"""
     t_last, y_last = float(sol.t[-1]), np.asarray(sol.y[:, -1], dtype=float)
     rate = float(rhs(t_last, y_last)[k])
     gap = level - y_last[k]
