@@ -353,14 +353,16 @@ def _loop(model, n_steps, implicit, located, history, params, current, y0, const
         t_now = t0 + step * dt
         held = refractory_hold(t_now, refractory_end, dt)
         # the step's free part [t_prev + first·dt, t_now]: all of it, or from the end of a refractory period
-        first = jnp.where(held, 1.0, jnp.clip((refractory_end - t_prev) / dt, 0.0, 1.0))
+        first = 0.0  # models without a refractory period: the plain L1 step, same arithmetic as before issue 11
+        if rule is not None and rule.refractory is not None:
+            first = jnp.where(held, 1.0, jnp.clip((refractory_end - t_prev) / dt, 0.0, 1.0))
         field = VectorField(model.derivatives, params, current, t_prev + dt / 2)
         history = history_sum(step, memory, constants, n_steps)
 
         def solve(y_from, offset, extra):
             """The L1 equation on the piece [t_prev + offset·dt, t_now] of ℓ = 1 − offset steps from y_from:
             ℓ^−α (z − y_from) + H + extra = Δt^α Γ(2 − α) f (implicit: at t_now; explicit: at the piece's start)."""
-            short = (1.0 - offset) ** alpha
+            short = 1.0 if isinstance(offset, float) and offset == 0.0 else (1.0 - offset) ** alpha
             memory_term = short * (history + extra)
             explicit = y_from - memory_term + short * scale * field(t_prev + offset * dt, y_from)
             if not implicit:

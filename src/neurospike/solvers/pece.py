@@ -214,12 +214,11 @@ def _history_at(history, last, theta, alpha, needed):
         values = jax.lax.dynamic_slice_in_dim(history, columns[0], HISTORY_BLOCK, 1)
         whole = column <= last - 1  # steps [j, j + 1] that end by t_last
         ending = (column >= 1) & (column <= last)  # steps [j − 1, j]
-        j = jnp.minimum(column, last)
-        at_x = [_bulk_weights(a, x - j + shift, 1.0) for shift in (0.0, 1.0)]
-        at_node = [_bulk_weights(a, node - j + shift, 1.0) for shift in (0.0, 1.0)]
-        rect = at_x[0][0] - at_node[0][0]
-        left = at_x[0][1] - at_node[0][1]
-        right = at_x[1][2] - at_node[1][2]
+        # the steps [j, j + 1] from one column before the block on: each step's weights once, read twice
+        j = jnp.minimum(jnp.concatenate([column[:, :1] - 1.0, column], axis=1), last)
+        change = [w_x - w_node for w_x, w_node in zip(_bulk_weights(a, x - j, 1.0), _bulk_weights(a, node - j, 1.0))]
+        rect, left = change[0][:, 1:], change[1][:, 1:]  # the step [j, j + 1] for column j
+        right = change[2][:, :-1]  # the step [j − 1, j]
         trap = jnp.where(whole, left, 0.0) + jnp.where(ending, right, 0.0)
         return jnp.stack([jnp.sum(jnp.where(whole, rect, 0.0) * values, axis=1), jnp.sum(trap * values, axis=1)])
 
@@ -244,17 +243,18 @@ def _shift_inside(sums, around, last, theta, f_last, f_cross, alpha):
 def _bulk_weights(alpha, far, length):
     """(rectangle, left, right) weights of pieces of ``length`` ending ``far`` − ``length`` before x (arrays), in the
     units of :func:`rectangle_weight` and :func:`trapezoid_weights`, for the O(N) passes of a split step: the
-    closed form of :func:`trapezoid_weights` with far^p − near^p = far^p·(−expm1(p log1p(−ℓ/far))) from the length
-    itself (absolute error ~ε far^α, the weights' own rounding level), three transcendentals a power instead of
-    Gauss–Legendre's twelve; α = 1, where an explosive upstroke puts f ~ 10^14 mV/ms in the history and the
-    remaining cancellation would show, takes the exact (ℓ, ℓ, ℓ)."""
+    closed form of :func:`trapezoid_weights` with D₀ = far^α − near^α = far^α·(−expm1(α log1p(−ℓ/far))) from the
+    length itself and D₁ = far^{α+1} − near^{α+1} = far·D₀ + ℓ·near^α (a sum of positive terms): three
+    transcendentals a piece instead of Gauss–Legendre's twelve, absolute error ~ε far^α (the weights' own rounding
+    level). α = 1, where an explosive upstroke puts f ~ 10^14 mV/ms in the history and the remaining cancellation
+    would show, takes the exact (ℓ, ℓ, ℓ)."""
     safe_far = jnp.where(far > 0, far, 1.0)
     ratio = jnp.clip(length / safe_far, 0.0, 1.0)
     inside = ratio < 1.0
-    lower, upper = ((safe_far ** power) * jnp.where(inside, -jnp.expm1(power * jnp.log1p(-jnp.where(inside, ratio,
-                                                                                                   0.0))), 1.0)
-                    for power in (alpha, alpha + 1.0))
+    far_power = safe_far ** alpha
+    lower = far_power * jnp.where(inside, -jnp.expm1(alpha * jnp.log1p(-jnp.where(inside, ratio, 0.0))), 1.0)
     near = jnp.maximum(far - length, 0.0)
+    upper = far * lower + length * jnp.maximum(far_power - lower, 0.0)
     safe = jnp.where(length > 0, length, 1.0)
     left = (alpha * upper - (alpha + 1.0) * near * lower) / safe
     right = ((alpha + 1.0) * far * lower - alpha * upper) / safe
