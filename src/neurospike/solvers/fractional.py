@@ -540,7 +540,8 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
 
     Returns numpy arrays: ``t`` (n_steps + 1,), ``y`` (n_steps + 1, n) on the grid (at a spiking step's node the
     state reached from the reset at t*), ``spike_times``, ``before``/``after`` (the states just before and after
-    each reset), ``status`` ("success" or "non-finite"), ``halt_time`` (NaN unless halted), ``compile_time_s``, ``run_time_s``.
+    each reset), ``status`` ("success" or "non-finite"), ``halt_time`` (NaN unless halted), ``compile_time_s``,
+    ``run_time_s``.
     """
     if history not in HISTORIES:
         raise NeurospikeError(f"history={history!r}: use {' or '.join(map(repr, HISTORIES))}")

@@ -41,20 +41,22 @@ pieces (their excess over the whole step's weights is added once per split step 
 in L1). So J = after − (the integral form at t*), with ``before`` recorded as the interpolated state. Spike times:
 fractional LIF, α = 0.8, 5 nA, 11th spike +7.9e-4, +2.1e-4, +5.8e-5 ms at h = 0.05, 0.025, 0.0125 ms (order ≈ 1.8;
 its limit within 2e-4 ms of L1's). This replaces the earlier rule (reset state plus the corrector's drift on the
-next node, with a trust test for explosive upstrokes). The trapezoid weights of a piece at a distance of more than
-its length are computed by 12-point Gauss–Legendre (the closed form subtracts terms ~A^{α+1} to leave ~A^{α−1}ℓ²:
-5 digits lost at lag 10^4, which moved an AdEx spike by 0.4 ms through its upstroke's f ~ 10^14 mV/ms). With
+next node, with a trust test for explosive upstrokes). The weights of the split pieces at every later node (O(N)
+once per split step, outside the plain step loop: :func:`neurospike.solvers.fractional.run_split_steps`) use the
+closed form from the piece length, exact for α = 1: with the powers' differences taken as plain differences it lost
+5 digits at lag 10^4, which moved an AdEx spike (α = 1) by 0.4 ms through its upstroke's f ~ 10^14 mV/ms;
+:func:`trapezoid_weights` itself uses 12-point Gauss–Legendre beyond one piece length (rounding level). With
 ``events="step"`` the spike is at t_{n+1}, before = y_{n+1}, and the node gets ``after`` itself, the constant terms
 moved so that both forms give it with the node's stored f. Refractory periods start at t*: nodes t_n ≤ t* + t_ref
 keep the post-reset state, store f_n = 0 (the equation is suspended) and move the drift of the integral form into
 the constant terms, as a jump (the L1 solver's rule); the step in which the period ends is split there and both
 forms restart from the held state (α = 1, LIF, t_ref = 5 ms: ISI error 0.039·h², second order). Not supported:
 populations; a second crossing after the reset in the same step; a spike in the step where a period ends (the
-period is then taken to end at the step's start); a period shorter than the rest of its spike's step (not held inside that
-step); orders α < 1 on models with an explosive upstroke (``SpikeRule.explosive``, AdEx), refused: f_n at the last
-node before the crossing is ~10^9 mV/ms and stays in the memory with weights that decay only like k^{α−1}
-(FO-AdEx, α = 0.8, measured with the earlier reset rule: second spike at 99.6 ms for h = 0.01, 158.5 ms for
-h = 0.002; L1, which stores increments, gives 121.0 and 121.5). Fractional LIF (α = 0.7, I = 2.5 nA, dt = 0.05 ms,
+period is then taken to end at the step's start); a period shorter than the rest of its spike's step (not held
+inside that step); orders α < 1 on models with an explosive upstroke (``SpikeRule.explosive``, AdEx), refused:
+f_n at the last node before the crossing is ~10^9 mV/ms and stays in the memory with weights that decay only like
+k^{α−1} (FO-AdEx, α = 0.8, measured with the earlier reset rule: second spike at 99.6 ms for h = 0.01,
+158.5 ms for h = 0.002; L1, which stores increments, gives 121.0 and 121.5). Fractional LIF (α = 0.7, I = 2.5 nA, dt = 0.05 ms,
 600 ms): ISIs 133.76, 175.24, 210.87 ms (L1: 133.77, 175.25, 210.89), adapting as Teka et al. (2014) report.
 Restarting the integral form at each reset instead (y0 = reset value, new origin, memory forgotten) gives equal
 ISIs of 79.15 ms, no adaptation (measured with a numpy transcription), so it is not offered.
