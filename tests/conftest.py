@@ -1,10 +1,15 @@
 import os
+from pathlib import Path
 
 import hypothesis
 import jax
 import pytest
 
 jax.config.update("jax_enable_x64", True)
+# Compiled programs persist in .pytest-jax-cache/ (git-ignored; the browser tests' app uses it too): a second run
+# of the suite skips most XLA compilation, which is most of the time of the fast tests.
+jax.config.update("jax_compilation_cache_dir", str(Path(__file__).resolve().parents[1] / ".pytest-jax-cache"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (apt-get install -y chromium); never `playwright install`

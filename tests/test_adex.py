@@ -54,6 +54,7 @@ def test_every_method_converges_to_the_reference_spike_times(reference, method, 
     assert errors[1] < tolerance and errors[0] / errors[1] > 3.0, errors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["l1", "fast-l1", "pece"])
 def test_fractional_adex_runs_and_alpha_one_converges(reference, method):
     integer = ns.simulate("adex", method=method, alpha=1.0, dt=0.01, t_end=150.0)

@@ -66,6 +66,7 @@ def lif_function(method, dt=0.1, mode="forward", t_end=60.0):
     return f
 
 
+@pytest.mark.slow
 def test_lif_spike_time_derivatives_match_the_closed_form():
     """rk4 at dt = 0.05: the derivatives of the three spike times in C, g_L, E_L, v_th, v_reset, t_ref and I
     against the closed form, to 1e-6 relative (measured 4e-9: the method's error in the derivative)."""
@@ -119,6 +120,7 @@ def test_izhikevich2007_rs_six_spike_times_match_central_differences():
     assert np.all(np.asarray(derivative["c"])[1:] != 0) and derivative["c"][0] == 0  # the first spike precedes any reset
 
 
+@pytest.mark.slow
 def test_hodgkin_huxley_voltage_derivatives_match_central_differences():
     """v at 50 ms of the tonic HH neuron (10 µA/cm², rk4 dt = 0.01) in g_Na and g_K."""
     run = differentiable("hh", method="rk4", dt=0.01, t_end=50.0, save_at=[50.0], max_spikes=8)

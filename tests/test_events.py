@@ -103,6 +103,7 @@ def test_lif_reference_at_default_tolerance_is_within_1e_8():
     np.testing.assert_allclose(run.spikes, exact, rtol=0, atol=1e-8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["rk4", "rk2"])
 def test_located_events_beat_reset_after_step(method):
     """Izhikevich 2007 rs (Table I), 1000 ms, 6 spikes; max spike-time error against the reference.

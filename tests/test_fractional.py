@@ -39,6 +39,7 @@ def observed_orders(errors):
     return np.log2(errors[:-1] / errors[1:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("implicit", [True, False])
 def test_relaxation_converges_to_mittag_leffler(implicit):
     """D^{1/2} y = −y, y(0) = 1: y(1) = E_{1/2}(−1) = erfcx(1). The solution ~ 1 − c t^{1/2} near 0 limits the
@@ -50,6 +51,7 @@ def test_relaxation_converges_to_mittag_leffler(implicit):
     assert np.all(np.abs(observed_orders(errors) - 1.0) < 0.1)
 
 
+@pytest.mark.slow
 def test_initial_layer_order_drops_to_alpha_at_the_first_nodes():
     """D^{1/2} v = 1 − v, v(0) = 0: v = 1 − E_{1/2}(−t^{1/2}) = 1 − erfcx(t^{1/2}) ~ 2 t^{1/2}/√π near 0. On the
     uniform grid L1's error behaves like Δt·t^{α−1} (Stynes, O'Riordan & Gracia 2017): order α = 1/2 at a fixed
@@ -70,6 +72,7 @@ def test_initial_layer_order_drops_to_alpha_at_the_first_nodes():
         assert np.all((orders[:, 2:] > fixed[0]) & (orders[:, 2:] < fixed[1])), (runner.__name__, orders)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [0.3, 0.7])
 def test_smooth_solution_orders(alpha):
     """D^α v = I(t)/C with g_L = 0 and I = 2 t^{2−α}/Γ(3−α): v = t² (Caputo derivative of t² is
@@ -120,6 +123,7 @@ def grid_values(reference, t):
     (IZHIKEVICH, "tonic_spiking", {}, 10.0, 0.05, 100.0, 1e-10),
     (models.get("hh"), "tonic", {}, 10.0, 0.01, 40.0, 1e-10),  # no reset: crossings only recorded
 ])
+@pytest.mark.slow
 def test_alpha_one_is_integer_order_euler(implicit, method, events, history, model, preset, extra, current, dt,
                                           t_end, tolerance):
     """α = 1 reproduces backward / forward Euler of the fixed-step loop, spikes included, for both event rules:
@@ -242,6 +246,7 @@ def assert_same_run(fast, direct, rtol=1e-8):
     np.testing.assert_allclose(fast["after"], direct["after"], rtol=rtol, atol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("implicit, events", [(True, "located"), (False, "located"), (True, "step")])
 def test_fast_history_matches_direct_on_spiking_fractional_lif(implicit, events):
     """Fractional LIF, α = 0.7, I = 2.5 nA, 8000 steps of 0.1 ms: resets enter both histories the same way, so the

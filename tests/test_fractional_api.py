@@ -71,6 +71,7 @@ def test_pece_and_l1_agree_on_adapting_fractional_lif():
     assert np.all(np.diff(np.diff(runs[0].spikes)) > 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["l1", "fast-l1", "pece"])
 def test_refractory_period_holds_the_reset_and_alpha_one_gives_the_exact_interval(method):
     """LIF with t_ref = 5 ms, I = 2.5 nA (τ = 10 ms, v_inf = −45 mV): at α = 1 the exact interspike interval is

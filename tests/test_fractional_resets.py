@@ -104,6 +104,7 @@ def test_spike_times_converge_at_first_order_after_resets(method, eleventh_spike
     (LIF, 0.7, 4.0, 0.1, 3000, {"t_ref": 4.321}),  # split steps at t* and at each release
     (IZHIKEVICH, [0.9, 0.8], 30.0, 0.05, 4000, {}),  # the reset jumps both states (u ← u + d)
 ])
+@pytest.mark.slow
 def test_fast_history_matches_direct_with_split_steps(implicit, model, orders, current, dt, n_steps, extra):
     """The sum of exponentials takes the split steps with the same weights as the direct sum up to its weight
     error (1e-11 relative, checked above), so states and spike times agree to ≤ 1e-8 of the run's scale (the

@@ -96,6 +96,7 @@ def lif_first_spike(current=2.5):
     return tau * np.log((v_inf - LIF["E_L"]) / (v_inf - LIF["v_th"]))
 
 
+@pytest.mark.slow
 def test_a_new_method_is_one_object_and_runs_everywhere(with_ralston, tmp_path):
     errors = []
     for dt in (0.4, 0.2, 0.1):

@@ -16,6 +16,7 @@ LIF = models.get("lif")
 RELAXATION = dict(LIF.defaults(), E_L=0.0, g_L=1.0, C=1.0, v_th=1e9)  # C dv/dt = −g_L (v − E_L): D^α v = −v
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha, first_error", [(0.5, 1.3e-4), (0.8, 6.6e-5)])
 def test_relaxation_converges_to_mittag_leffler(alpha, first_error):
     """D^α y = −y, y(0) = 1: y(1) = E_α(−1). f(y(t)) ~ t^α near 0 gives order 1 + α at t = 1 (Diethelm, Ford &
@@ -31,6 +32,7 @@ def test_relaxation_converges_to_mittag_leffler(alpha, first_error):
     assert np.all(np.abs(orders - (1.0 + alpha)) < 0.12), orders
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("history", ["fft", "direct"])
 def test_integer_order_is_heun_on_a_linear_problem(history):
     """α = 1, f(v) = λ (v − E_L): PECE gives v_n − E_L = (1 + z + z²/2)^n (v_0 − E_L), z = λh (module docstring)."""
@@ -71,6 +73,7 @@ def test_fractional_lif_adapts_and_agrees_with_l1():
     np.testing.assert_allclose(pece["spike_times"], l1["spike_times"], atol=0.2)
 
 
+@pytest.mark.slow
 def test_fft_history_equals_direct_sum():
     """The FFT splitting only regroups the same sums: equal to rounding on a spiking fractional LIF run that uses
     levels L = FFT_BLOCK … 32·FFT_BLOCK (measured 6e-14 mV, 2e-12 ms)."""

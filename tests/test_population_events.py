@@ -178,6 +178,7 @@ CASES = [  # model, method, dt, per-neuron parameters, per-neuron input, t_end
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("events", ["located", "step"])
 @pytest.mark.parametrize("model, method, dt, params, current, t_end", CASES)
 def test_every_kind_of_method_in_a_population_equals_each_neuron_alone(model, method, dt, params, current, t_end,
