@@ -24,7 +24,6 @@ from neurospike import compiled as compiled_module
 from neurospike import currents, live
 from neurospike.errors import NeurospikeError
 from neurospike.live import LiveSimulation
-from neurospike.solvers import fractional as fractional_module
 
 FRAME = 33.3  # ms per frame: 333 steps at dt 0.1 (chunks of 128, 128, 77), 133.2 at dt 0.25
 LIF = {"C": 1.0, "g_L": 0.1, "E_L": -70.0, "v_th": -50.0, "v_reset": -70.0, "t_ref": 0.0}
@@ -216,12 +215,12 @@ def test_fractional_sliders_never_recompile_and_take_effect_as_in_the_direct_sum
     simulation.set_value("I", 5.0)
     simulation.set_value("t_ref", 2.0)
     first = simulation.advance(150.0)
-    compiled = len(fractional_module._COMPILED), len(compiled_module.CACHE)
+    compiled = len(compiled_module.CACHE)
     simulation.set_value("alpha", 0.55)
     simulation.set_value("I", 7.0)
     simulation.set_value("g_L", 0.12)
     second = simulation.advance(150.0)
-    assert (len(fractional_module._COMPILED), len(compiled_module.CACHE)) == compiled
+    assert len(compiled_module.CACHE) == compiled
     moved = dict(LIF, g_L=0.12)
     first_nodes, second_nodes = frame_nodes(first), frame_nodes(second)
     schedule = [(0.7, 5.0, LIF)] * len(first_nodes[0]) + [(0.55, 7.0, moved)] * len(second_nodes[0])
@@ -241,16 +240,16 @@ def test_fractional_sliders_never_recompile_and_take_effect_as_in_the_direct_sum
 
 
 def test_alpha_one_is_the_integer_order_model_and_the_top_of_the_slider_does_not_recompile(monkeypatch):
-    monkeypatch.setattr(fractional_module, "_COMPILED", {})
+    monkeypatch.setattr(compiled_module, "CACHE", {})
     simulation = LiveSimulation(model="lif", fractional=True)
     with pytest.raises(NeurospikeError, match=r"alpha=1 is outside \[0.3, 0.99\]"):
         simulation.set_value("alpha", 1.0)
     simulation.set_value("alpha", 0.7)
     simulation.advance(20.0)
-    assert len(fractional_module._COMPILED) == 1
+    assert len(compiled_module.CACHE) == 1
     simulation.set_value("alpha", live.ALPHA_RANGE[1])
     simulation.advance(20.0)
-    assert len(fractional_module._COMPILED) == 1
+    assert len(compiled_module.CACHE) == 1
 
 
 def test_the_history_survives_the_top_of_the_alpha_slider_and_back():

@@ -92,13 +92,13 @@ whole (tests/test_fractional_resets.py checks 1e-11).
 from __future__ import annotations
 
 import functools
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.special import gamma, roots_jacobi, roots_legendre
 
+from ..compiled import run_compiled
 from ..errors import NeurospikeError
 from .methods import VectorField, newton
 
@@ -108,7 +108,6 @@ HISTORIES = ("direct", "soe")
 # fast-l1's weight tolerance: 1e-10 left 5.7e-7 mV (7.8e-9 of |v|) between fast-l1 and l1 on FO-HH (only v
 # fractional, 64 spikes, 10^5 steps); 1e-11 leaves 1.8e-8 mV (2.4e-10) for 144 instead of 126 terms
 FAST_L1_TOLERANCE = 1e-11
-_COMPILED: dict = {}
 
 
 def l1_weights(alpha: np.ndarray, n_steps: int) -> np.ndarray:
@@ -564,24 +563,10 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
             np.float64(dt), resume)
     loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
-        (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), loop, args)
+        loop, (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), args)
     trace, _, memory, spike_time, before, after, halt_time, refractory_end = outputs
     result = run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
     return dict(result, resume=(memory, refractory_end) if history == "soe" else None)
-
-
-def run_compiled(static, loop, args, compiler_options=None):
-    """Compile ``loop`` once per (``static`` choices, argument shapes) and run it on ``args``; with the compile
-    and run times."""
-    leaves, tree = jax.tree_util.tree_flatten(args)
-    key = (loop.__code__, *static, tree, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
-    began = time.perf_counter()
-    if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(loop).lower(*args).compile(compiler_options=compiler_options)
-    compile_time = time.perf_counter() - began
-    began = time.perf_counter()
-    outputs = jax.block_until_ready(_COMPILED[key](*args))
-    return outputs, compile_time, time.perf_counter() - began
 
 
 def run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time):

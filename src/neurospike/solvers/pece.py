@@ -69,9 +69,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import gamma, roots_legendre
 
+from ..compiled import run_compiled
 from ..errors import NeurospikeError
 from .fractional import (HISTORY_BLOCK, _direct_memory, _direct_sum, blockwise_sum, blockwise_update, check_run,
-                         refractory_hold, refractory_start, run_compiled, run_result, run_split_steps, spike_event)
+                         refractory_hold, refractory_start, run_result, run_split_steps, spike_event)
 from .methods import VectorField
 
 FFT_BLOCK = 64  # history="fft": lags inside a block of this many steps are summed directly
@@ -440,6 +441,6 @@ def run_pece(model, params, current, y0, alpha, t0, dt, n_steps, *, events="loca
             tuple(jnp.asarray(s) for s in scales), jnp.asarray(float(t0)), jnp.asarray(float(dt)))
     loop = lambda *a: _loop(model, n_steps, events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
-        (model.derivatives, model.spike, model.states, n_steps, events, history), loop, args, COPY_OPTIONS)
+        loop, (model.derivatives, model.spike, model.states, n_steps, events, history), args, COPY_OPTIONS)
     trace, _, _, _, _, _, spike_time, before, after, halt_time, _ = outputs
     return run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
