@@ -42,10 +42,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import currents as currents_module
-from . import methods, models
+from . import methods
 from .compiled import COMPILER_OPTIONS
 from .errors import NeurospikeError
-from .simulate import DEFAULT_MAX_RATE_HZ
+from .simulate import DEFAULT_MAX_RATE_HZ, resolve
 from .solvers import fixed_step
 
 
@@ -111,24 +111,20 @@ def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None
     """
     if mode not in ("forward", "reverse"):
         raise NeurospikeError(f"mode={mode!r}: use 'forward' or 'reverse'")
-    if events not in ("located", "step"):
-        raise NeurospikeError(f"events={events!r}: use 'located' or 'step'")
-    model = models.get(model)
-    chosen = model.preset(preset)
+    # the preset, parameters, input, times and options resolved and checked as for simulate (one-line errors)
+    problem = resolve(model, preset, current=current, t_end=t_end, t0=t0, dt=dt, save_at=save_at, events=events,
+                      max_rate=max_rate)
+    model, chosen, dt, t0, t_end, save_at = (problem.model, problem.preset, problem.dt, problem.t0, problem.t_end,
+                                             problem.save_at)
     scheme = _scheme(method)
-    t_end = chosen.t_end if t_end is None else float(t_end)
-    defaults = {**model.defaults(), **chosen.params}
-    base = chosen.current if current is None else current
-    base = currents_module.constant(0.0) if base is None else base
+    defaults = problem.params
+    base = problem.current
     current_of = base if not hasattr(base, "discontinuities") else (lambda amplitude: with_amplitude(base, amplitude))
-    save_at = np.atleast_1d(np.asarray(save_at, dtype=float))
-    if np.any((save_at < t0) | (save_at > t_end)):
-        raise NeurospikeError(f"save_at must lie in [{t0:g}, {t_end:g}] ms")
     breaks = [] if getattr(scheme, "input_at_step_start", False) else list(current_of(1.0).discontinuities())
     nodes = fixed_step.time_grid(t0, t_end, dt, [*breaks, *save_at])
     record_index = np.searchsorted(nodes, save_at - 1e-9 * dt)
     max_spikes = int(max_spikes)
-    min_interval = 1000.0 / max_rate
+    min_interval = problem.min_interval
     if mode == "forward":
         capacity = int(math.ceil(fixed_step.BLOCK * dt * max_rate / 1000.0)) + 2
     else:

@@ -292,7 +292,7 @@ def step_interpolant(model, method: FixedStep, values, current, t, y, holds=None
         if hermite:
             t_ref = 0.5 * (t_a + t_b)
             f_a, f_b = slope(t_a, y_a, t_ref), slope(t_b, y_b, t_ref)
-            values_at = fixed_step.hermite(theta[:, None], y_a, f_a, y_b, f_b, width[:, None])
+            values_at = events.hermite(theta[:, None], y_a, f_a, y_b, f_b, width[:, None])
         else:
             values_at = y_a + theta[:, None] * (y_b - y_a)
         for start, end, state in zip(*(holds if holds is not None else ((), (), ()))):

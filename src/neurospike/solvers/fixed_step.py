@@ -26,9 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .events import (BISECTION_STEPS, MAX_EVENTS_PER_STEP, NON_FINITE, OK, RATE_EXCEEDED,  # noqa: F401
-                     EventRule, crossing, guard_finite, halt, hermite, method_interpolant, new_status, no_events,
+                     EventRule, crossing, guard_finite, halt, method_interpolant, new_status, no_events,
                      step_events)
-from .events import locate as events_locate
 from .methods import VectorField
 
 BLOCK = 256
@@ -96,12 +95,6 @@ def method_events(config: LoopConfig, params, field, status, start, y, y_next, s
                        lambda s, y0, y1, h: method_interpolant(method, field, s, y0, y1, h),
                        lambda s, y0, h: method.step(field, s, y0, h),
                        bounded=config.bounded_events)
-
-
-def locate(config: LoopConfig, field, level, s, y0, y1, h):
-    """The fraction θ of the step where the spike state crosses ``level`` upwards, and the state there
-    (:func:`.events.locate` on the method's interpolant; kept for callers of the earlier API)."""
-    return events_locate(method_interpolant(config.method, field, s, y0, y1, h), config.spike_index, level)
 
 
 def _step(config: LoopConfig, params, current, carry, node):
