@@ -46,7 +46,7 @@ from . import methods
 from .compiled import COMPILER_OPTIONS
 from .errors import NeurospikeError
 from .simulate import DEFAULT_MAX_RATE_HZ, resolve
-from .solvers import fixed_step
+from .solvers import fixed_step, fractional
 
 
 
@@ -95,10 +95,11 @@ def with_amplitude(current, amplitude):
 
 def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None = None, save_at,
                    max_spikes: int, t0: float = 0.0, preset: str | None = None, current=None,
-                   events: str = "located", max_rate: float = DEFAULT_MAX_RATE_HZ,
+                   events: str = "located", max_rate: float = DEFAULT_MAX_RATE_HZ, alpha=None,
                    mode: str = "forward") -> Callable:
     """A pure, traceable function ``f(params, initial, amplitude) -> (states, spike_times)`` of the fixed-step
-    run of ``model`` (a name or model) with ``method`` (a fixed-step method's name or object) and step ``dt``.
+    run of ``model`` (a name or model) with ``method`` (a fixed-step method's name or object, or an L1 method:
+    ``fast-l1``, ``l1``, ``l1-explicit``) and step ``dt``.
 
     ``params``: a mapping of parameter values (the others are the preset's); ``initial``: a mapping of initial
     states (the others the preset's, or computed by the model from ``params``); ``amplitude``: the input's
@@ -108,23 +109,31 @@ def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None
     halted by the guards (faster than ``max_rate``, non-finite) gives NaN after the halt. ``mode`` "forward"
     (jvp/jacfwd) or "reverse" (also grad/vjp; see the module docstring). Compile it, or a derivative of it, with
     :func:`jit` (``jax.jit`` works too, slowly for the derivatives of long runs).
+
+    Fractional runs (``alpha`` as for :func:`neurospike.simulate`, an L1 method): ``f(params, initial,
+    amplitude, alpha=None)`` also takes the orders, traced (one number, or one per state; default the ``alpha``
+    given here): the derivative in α is that of the scheme with its weights as functions of α (fast-l1: the
+    sum of exponentials with the node counts chosen for the given ``alpha``, :func:`~neurospike.solvers.
+    fractional.exponential_sum_terms`). States of order 1 stay integer-order. ``save_at`` must be grid nodes
+    t0 + k·dt; forward mode only (the loop's while loops).
     """
     if mode not in ("forward", "reverse"):
         raise NeurospikeError(f"mode={mode!r}: use 'forward' or 'reverse'")
     # the preset, parameters, input, times and options resolved and checked as for simulate (one-line errors)
     problem = resolve(model, preset, current=current, t_end=t_end, t0=t0, dt=dt, save_at=save_at, events=events,
-                      max_rate=max_rate)
-    model, chosen, dt, t0, t_end, save_at = (problem.model, problem.preset, problem.dt, problem.t0, problem.t_end,
-                                             problem.save_at)
+                      max_rate=max_rate, alpha=alpha)
+    model = problem.model
+    chosen_method = methods.get(method) if isinstance(method, str) else method
+    if isinstance(chosen_method, methods.Fractional) or problem.orders is not None:
+        chosen_method.check(problem)
+        return _fractional(problem, chosen_method, int(max_spikes), mode)
     scheme = _scheme(method)
-    defaults = problem.params
-    base = problem.current
-    current_of = base if not hasattr(base, "discontinuities") else (lambda amplitude: with_amplitude(base, amplitude))
+    dt, t0, t_end, save_at = problem.dt, problem.t0, problem.t_end, problem.save_at
+    current_of = _amplitude_to_current(problem.current)
     breaks = [] if getattr(scheme, "input_at_step_start", False) else list(current_of(1.0).discontinuities())
     nodes = fixed_step.time_grid(t0, t_end, dt, [*breaks, *save_at])
     record_index = np.searchsorted(nodes, save_at - 1e-9 * dt)
     max_spikes = int(max_spikes)
-    min_interval = problem.min_interval
     if mode == "forward":
         capacity = int(math.ceil(fixed_step.BLOCK * dt * max_rate / 1000.0)) + 2
     else:
@@ -133,16 +142,8 @@ def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None
                                              bounded_events=mode == "reverse")
 
     def run(params: Mapping[str, Any], initial: Mapping[str, Any], amplitude):
-        unknown = set(params) - set(defaults)
-        if unknown:
-            raise NeurospikeError(f"unknown parameter(s) {sorted(unknown)} for model {model.name!r}")
-        values = {name: jnp.asarray(value, dtype=jnp.float64) for name, value in {**defaults, **params}.items()}
-        start = dict(zip(model.states, model.initial_state(values, jnp)))
-        start.update(chosen.initial or {})
-        start.update(initial or {})
-        y0 = jnp.stack([jnp.asarray(start[s], dtype=jnp.float64) for s in model.states])
-        input_current = current_of(jnp.asarray(amplitude, dtype=jnp.float64))
-        args = (config, values, input_current, y0, jnp.asarray(nodes), jnp.asarray(min_interval))
+        values, y0, input_current = _inputs(problem, current_of, params, initial, amplitude)
+        args = (config, values, input_current, y0, jnp.asarray(nodes), jnp.asarray(problem.min_interval))
         if mode == "forward":
             trace, spikes, counts, status = fixed_step.run(*args)
             times = spikes[0]
@@ -151,14 +152,82 @@ def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None
             trace, spikes, count, status = fixed_step.run_every_step(*args)
             times = spikes[0]
             taken = jnp.arange(times.shape[0]) < count
-        times, taken = times.reshape(-1), taken.reshape(-1)
         halted = status["halted"] & (status["halt_code"] != fixed_step.OK)
-        taken = taken & ~(halted & (times > status["halt_time"]))
-        position = jnp.where(taken, jnp.cumsum(taken) - 1, max_spikes)
-        spike_times = jnp.full((max_spikes,), jnp.nan).at[position].set(times, mode="drop")
         states = jnp.concatenate([y0[None], trace])[record_index]
-        after_halt = halted & (jnp.asarray(nodes[record_index]) > status["halt_time"])
-        return jnp.where(after_halt[:, None], jnp.nan, states), spike_times
+        return _outputs(states, nodes[record_index], times.reshape(-1), taken.reshape(-1), halted,
+                        status["halt_time"], max_spikes)
 
     run.save_at, run.nodes, run.model = save_at, nodes, model
+    return run
+
+
+def _amplitude_to_current(base):
+    """``amplitude -> current``: ``base`` itself when it is such a function, else :func:`with_amplitude`."""
+    return base if not hasattr(base, "discontinuities") else (lambda amplitude: with_amplitude(base, amplitude))
+
+
+def _inputs(problem, current_of, params, initial, amplitude):
+    """The parameter values, initial state and input of one traced run."""
+    model = problem.model
+    unknown = set(params) - set(problem.params)
+    if unknown:
+        raise NeurospikeError(f"unknown parameter(s) {sorted(unknown)} for model {model.name!r}")
+    values = {name: jnp.asarray(value, dtype=jnp.float64) for name, value in {**problem.params, **params}.items()}
+    start = dict(zip(model.states, model.initial_state(values, jnp)))
+    start.update(problem.preset.initial or {})
+    start.update(initial or {})
+    y0 = jnp.stack([jnp.asarray(start[s], dtype=jnp.float64) for s in model.states])
+    return values, y0, current_of(jnp.asarray(amplitude, dtype=jnp.float64))
+
+
+def _outputs(states, state_times, times, taken, halted, halt_time, max_spikes):
+    """(states at the saved times, the first ``max_spikes`` spike times), NaN after a halt and as padding."""
+    taken = taken & ~(halted & (times > halt_time))
+    position = jnp.where(taken, jnp.cumsum(taken) - 1, max_spikes)
+    spike_times = jnp.full((max_spikes,), jnp.nan).at[position].set(times, mode="drop")
+    after_halt = halted & (jnp.asarray(state_times) > halt_time)
+    return jnp.where(after_halt[:, None], jnp.nan, states), spike_times
+
+
+def _fractional(problem, method, max_spikes, mode):
+    """The traced run of an L1 method (:func:`neurospike.solvers.fractional.run_l1`'s loop) with the orders an
+    argument."""
+    if not (isinstance(method, methods.Fractional) and method.history in fractional.HISTORIES):
+        l1 = [name for name, m in methods.METHODS.items() if isinstance(m, methods.Fractional)
+              and m.history in fractional.HISTORIES]
+        raise NeurospikeError(f"method {method.name!r} has no differentiable form; fractional runs take "
+                              f"{', '.join(l1)}")
+    if mode != "forward":
+        raise NeurospikeError(f"mode={mode!r}: the fractional loops take forward mode (jax.jvp, jax.jacfwd)")
+    model, dt, t0 = problem.model, problem.dt, problem.t0
+    n_steps = int(math.floor((problem.t_end - t0) / dt + 1e-9))
+    position = (problem.save_at - t0) / dt
+    record_index = np.round(position).astype(int)
+    off_grid = np.abs(position - record_index) > 1e-9 * np.maximum(1.0, np.abs(position))
+    if np.any(off_grid) or np.any(record_index > n_steps):
+        bad = problem.save_at[off_grid | (record_index > n_steps)][0]
+        raise NeurospikeError(f"save-at time {bad:g} is not a node t0 + k*dt of the fractional grid (dt={dt:g} "
+                              f"ms, last node {t0 + n_steps * dt:g})")
+    nominal = np.asarray(problem.orders, dtype=float)
+    fractional.check_run(method.name, model, problem.params, problem.y0, nominal, dt, n_steps, problem.events)
+    constants_of = fractional.soe_constants if method.history == "soe" else fractional.direct_constants
+    current_of = _amplitude_to_current(problem.current)
+    n = model.n_states
+
+    def run(params: Mapping[str, Any], initial: Mapping[str, Any], amplitude, alpha=None):
+        values, y0, input_current = _inputs(problem, current_of, params, initial, amplitude)
+        orders = jnp.broadcast_to(jnp.asarray(nominal if alpha is None else alpha, dtype=jnp.float64), (n,))
+        constants = constants_of(nominal, n_steps, fractional.FAST_L1_TOLERANCE, traced_alpha=orders)
+        orders = constants[-1]
+        scale = dt ** orders * jax.scipy.special.gamma(2.0 - orders)
+        resume = None
+        if method.history == "soe":
+            resume = (fractional.soe_memory(n, constants[1].shape[1]), jnp.asarray(-jnp.inf, dtype=jnp.float64))
+        trace, _, _, spike_time, _, _, halt_time, _ = fractional.l1_loop(
+            model, n_steps, method.implicit, problem.events == "located", method.history, values, input_current,
+            y0, constants, scale, jnp.asarray(t0, dtype=jnp.float64), jnp.asarray(dt, dtype=jnp.float64), resume)
+        return _outputs(trace[record_index], t0 + dt * record_index, spike_time, ~jnp.isnan(spike_time),
+                        ~jnp.isnan(halt_time), halt_time, max_spikes)
+
+    run.save_at, run.nodes, run.model = problem.save_at, t0 + dt * np.arange(n_steps + 1), model
     return run

@@ -38,7 +38,8 @@ API (every function is pure JAX on one neuron; vmap it for several):
   step; :func:`linear`, :func:`cubic_hermite` and :func:`method_interpolant` build one; another loop (the
   fractional L1 / PECE steps, a PINN window) passes its own.
 - ``locate(interpolant, k, level) -> (θ, state at θ)``; ``crossing_fraction(g, coefficients)``: the bisection
-  with the implicit-function derivative, for any scalar ``g(θ, coefficients)`` rising through 0 on [0, 1].
+  with the implicit-function derivative, for any scalar ``g(θ, coefficients)`` rising through 0 on [0, 1];
+  ``locate_on_line(y0, y1, k, level, crossed)``: the same on a straight line, in closed form.
 - ``new_status(min_interval, refractory_end=-inf, last=-inf)``: a neuron's status (``refractory_end``, ``last``
   spike, ``min_interval``, ``halted``, ``halt_time``, ``halt_code``); :func:`halt`, :func:`guard_rate`,
   :func:`guard_finite`, :func:`spike_status` (refractory end and rate guard of one spike).
@@ -52,7 +53,8 @@ API (every function is pure JAX on one neuron; vmap it for several):
 Another loop reuses it with its own interpolant and step: a loop that can finish a step from the reset state
 passes ``interpolant_of`` (e.g. ``lambda s, y0, y1, h: linear(y0, y1)``) and ``advance`` to
 :func:`step_events`; one that cannot (a fractional step, whose history fixes the step) takes the pieces:
-``crossing`` → ``locate(its interpolant, k, level)`` → ``reset_state`` → ``spike_status``.
+``crossing`` → ``locate(its interpolant, k, level)`` (the fractional loops: ``locate_on_line``) →
+``reset_state``, and its own refractory bookkeeping.
 """
 
 from __future__ import annotations
@@ -184,6 +186,16 @@ def locate(interpolant: Interpolant, k: int, level):
     state there (θ's derivative from the implicit function theorem, see :func:`crossing_fraction`)."""
     theta = _bisect(_Gap(interpolant.evaluate, k), (interpolant.coefficients, level))
     return theta, interpolant(theta)
+
+
+def locate_on_line(y0, y1, k, level, crossed):
+    """The fraction θ ∈ [0, 1] where state ``k`` of the straight line from ``y0`` to ``y1`` reaches ``level``, in
+    closed form, and the state there: :func:`locate` on :func:`linear` up to rounding, without the bisection, for
+    a loop that evaluates it on every step (the fractional L1 and PECE steps, whose interpolant is the line).
+    ``crossed``: whether the step crossed (elsewhere θ is meaningless but finite). Its derivative is that of the
+    formula θ = (level − y0_k)/(y1_k − y0_k), the implicit one."""
+    theta = jnp.clip((level - y0[k]) / jnp.where(crossed, y1[k] - y0[k], 1.0), 0.0, 1.0)
+    return theta, y0 + theta * (y1 - y0)
 
 
 def new_status(min_interval, refractory_end=-jnp.inf, last=-jnp.inf, dtype=jnp.float64):

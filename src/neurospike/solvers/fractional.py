@@ -100,6 +100,7 @@ from scipy.special import gamma, roots_jacobi, roots_legendre
 
 from ..compiled import run_compiled
 from ..errors import NeurospikeError
+from . import events
 from .methods import VectorField, newton
 
 HISTORY_BLOCK = 512  # history terms summed per inner iteration (5x faster than one full-length sum per step)
@@ -110,49 +111,85 @@ HISTORIES = ("direct", "soe")
 FAST_L1_TOLERANCE = 1e-11
 
 
-def l1_weights(alpha: np.ndarray, n_steps: int) -> np.ndarray:
-    """b_j = (j + 1)^{1−α} − j^{1−α} for j = 0 … n_steps, one column per state (b_0 = 1, also for α = 1)."""
-    j = np.arange(n_steps + 1, dtype=float)[:, None]
-    exponent = 1.0 - np.asarray(alpha, dtype=float)[None, :]
+def l1_weights(alpha, n_steps: int, xp=np):
+    """b_j = (j + 1)^{1−α} − j^{1−α} for j = 0 … n_steps, one column per state (b_0 = 1, also for α = 1); ``xp``
+    numpy or jax.numpy (differentiable in α)."""
+    j = xp.arange(n_steps + 1, dtype=float)[:, None]
+    exponent = 1.0 - xp.asarray(alpha, dtype=float)[None, :]
     weights = (j + 1.0) ** exponent - j ** exponent
-    weights[0] = 1.0
-    return weights
+    return xp.where(j == 0, 1.0, weights)
+
+
+def gauss_jacobi(count: int, alpha):
+    """The ``count``-point Gauss–Jacobi rule for the weight (1 + x)^{α−1} on [−1, 1] (nodes, weights), by
+    Golub–Welsch: the eigenvalues of the symmetric tridiagonal Jacobi matrix of the monic Jacobi polynomials
+    P^{(0, α−1)} are the nodes, μ0 = 2^α/α times the squared first components of its eigenvectors the weights.
+    jax.numpy (``jnp.linalg.eigh``), so differentiable in ``alpha`` (traced or not); agrees with scipy's
+    ``roots_jacobi`` to ~1e-13 relative for 4 … 40 nodes, α ∈ [0.3, 0.99]."""
+    b = alpha - 1.0
+    k = jnp.arange(count, dtype=jnp.float64)
+    width = 2.0 * k + b
+    diagonal = jnp.where(k == 0, b / (b + 2.0), b * b / jnp.where(k == 0, 1.0, width * (width + 2.0)))
+    m = jnp.arange(1, count, dtype=jnp.float64)
+    width = 2.0 * m + b
+    off = jnp.sqrt(4.0 * m * m * (m + b) * (m + b) / (width * width * (width + 1.0) * (width - 1.0)))
+    nodes, vectors = jnp.linalg.eigh(jnp.diag(diagonal) + jnp.diag(off, 1) + jnp.diag(off, -1))
+    return nodes, 2.0 ** alpha / alpha * vectors[0] ** 2
+
+
+def exponential_sum_terms(alpha, n_steps: int, tolerance: float, per_interval: int, first: int = LOCAL_TERMS + 1,
+                          jacobi=None, xp=jnp):
+    """The nodes s_i and weights w_i of the sum of exponentials b_j ≈ Σ_i w_i e^{−j s_i} (module docstring) with
+    ``per_interval`` nodes on [0, 1/N] (Gauss–Jacobi; ``jacobi``: that rule's (x, w), default
+    :func:`gauss_jacobi`) and on each dyadic interval up to (ln(1/ε) + 3)/first (Gauss–Legendre). ``xp``: numpy
+    (with scipy's Γ), or jax.numpy: with the node count fixed, the weights b̃_j are then a smooth function of the
+    order, which is how ``neurospike.differentiable`` differentiates fast-l1 in α."""
+    x, w = gauss_jacobi(per_interval, alpha) if jacobi is None else jacobi
+    gamma_of = gamma if xp is np else jax.scipy.special.gamma
+    scale = (1.0 - alpha) / gamma_of(alpha)
+    start = 1.0 / n_steps
+    stop = (np.log(1.0 / tolerance) + 3.0) / first  # e^{−j s} < e^{−3} ε for s beyond, j ≥ first
+    s = start * (1.0 + x) / 2.0
+    nodes, weights = [s], [(start / 2.0) ** alpha * w * scale * -xp.expm1(-s) / s]
+    x, w = roots_legendre(per_interval)
+    low = start
+    while low < stop:
+        s = 1.5 * low + 0.5 * low * x  # [low, 2 low]
+        nodes.append(xp.asarray(s))
+        weights.append(0.5 * low * w * scale * -xp.expm1(-s) * s ** (alpha - 2.0))
+        low *= 2.0
+    return xp.concatenate(nodes), xp.concatenate(weights)
 
 
 @functools.lru_cache(maxsize=64)
-def exponential_sum(alpha: float, n_steps: int, tolerance: float, first: int = LOCAL_TERMS + 1):
-    """Nodes s_i and weights w_i with |Σ_i w_i e^{−j s_i} − b_j| ≤ tolerance · b_j for first ≤ j ≤ n_steps, the
-    L1 weight b_j = (j + 1)^{1−α} − j^{1−α} of one order 0 < α < 1 (module docstring: Gauss–Jacobi on [0, 1/N],
-    Gauss–Legendre on dyadic intervals, nodes per interval raised until the checked error meets the tolerance).
-    Returns (nodes, weights, measured maximal relative error)."""
+def exponential_sum_size(alpha: float, n_steps: int, tolerance: float, first: int = LOCAL_TERMS + 1):
+    """The fewest nodes per interval (4 … 39) with which :func:`exponential_sum_terms` meets
+    |Σ_i w_i e^{−j s_i} − b_j| ≤ tolerance · b_j for first ≤ j ≤ n_steps, the L1 weight
+    b_j = (j + 1)^{1−α} − j^{1−α} of one order 0 < α < 1 (checked on all j ≤ first + 2000 and 8000 geometrically
+    spaced j beyond; Gauss–Jacobi nodes from scipy's ``roots_jacobi``). Returns (nodes per interval, nodes,
+    weights, measured maximal relative error); no nodes when first > n_steps."""
     if not 0.0 < alpha < 1.0:
         raise NeurospikeError(f"alpha={alpha!r}: the exponential sum is for orders in (0, 1)")
     if not 1e-15 <= tolerance < 1e-2:
         raise NeurospikeError(f"tolerance={tolerance!r} must lie in [1e-15, 1e-2)")
     if first > n_steps:
-        return np.zeros(0), np.zeros(0), 0.0
-    scale = (1.0 - alpha) / gamma(alpha)
-    start = 1.0 / n_steps
-    stop = (np.log(1.0 / tolerance) + 3.0) / first  # e^{−j s} < e^{−3} ε for s beyond, j ≥ first
+        return 0, np.zeros(0), np.zeros(0), 0.0
     check = np.unique(np.concatenate([np.arange(first, min(first + 2000, n_steps) + 1),
                                       np.round(np.geomspace(first, n_steps, 8000))])).astype(float)
     exact = check ** (1.0 - alpha) * np.expm1((1.0 - alpha) * np.log1p(1.0 / check))  # no cancellation
     for per_interval in range(4, 40):
-        x, w = roots_jacobi(per_interval, 0.0, alpha - 1.0)  # weight (1 + x)^{α−1} on [−1, 1]
-        s = start * (1.0 + x) / 2.0
-        nodes, weights = [s], [(start / 2.0) ** alpha * w * scale * -np.expm1(-s) / s]
-        x, w = roots_legendre(per_interval)
-        low = start
-        while low < stop:
-            s = 1.5 * low + 0.5 * low * x  # [low, 2 low]
-            nodes.append(s)
-            weights.append(0.5 * low * w * scale * -np.expm1(-s) * s ** (alpha - 2.0))
-            low *= 2.0
-        nodes, weights = np.concatenate(nodes), np.concatenate(weights)
+        jacobi = roots_jacobi(per_interval, 0.0, alpha - 1.0)  # weight (1 + x)^{α−1} on [−1, 1]
+        nodes, weights = exponential_sum_terms(alpha, n_steps, tolerance, per_interval, first, jacobi, np)
         error = np.max(np.abs(np.exp(-np.outer(check, nodes)) @ weights / exact - 1.0))
         if error <= tolerance:
-            return nodes, weights, float(error)
+            return per_interval, nodes, weights, float(error)
     raise NeurospikeError(f"tolerance={tolerance!r} not reached with 40 nodes per interval (alpha={alpha!r})")
+
+
+def exponential_sum(alpha: float, n_steps: int, tolerance: float, first: int = LOCAL_TERMS + 1):
+    """Nodes s_i and weights w_i with |Σ_i w_i e^{−j s_i} − b_j| ≤ tolerance · b_j for first ≤ j ≤ n_steps
+    (:func:`exponential_sum_size`). Returns (nodes, weights, measured maximal relative error)."""
+    return exponential_sum_size(alpha, n_steps, tolerance, first)[1:]
 
 
 def piece_weight(alpha, lag, start, end):
@@ -175,29 +212,42 @@ def piece_weight(alpha, lag, start, end):
     return jnp.where(length > 0, difference / jnp.where(length > 0, length, 1.0), 0.0)
 
 
-def _direct_constants(alpha, n_steps, tolerance):
-    """window[:, p] = b_{N−1−p}, zero-padded: H_n reads a sliding window of it; and the orders."""
+def direct_constants(alpha, n_steps, tolerance, traced_alpha=None):
+    """window[:, p] = b_{N−1−p}, zero-padded: H_n reads a sliding window of it; and the orders (``traced_alpha``:
+    jax values of the orders, of which the window is then a jax function; α = 1 states stay 1)."""
     n = alpha.shape[0]
-    weights = l1_weights(alpha, n_steps)
+    xp, orders = (np, alpha) if traced_alpha is None else (jnp, jnp.where(jnp.asarray(alpha) < 1.0, traced_alpha, 1.0))
+    weights = l1_weights(orders, n_steps, xp)
     padded = -(-n_steps // HISTORY_BLOCK) * HISTORY_BLOCK
-    return np.concatenate([weights[n_steps - 1::-1], np.zeros((padded, n))]).T, alpha
+    return xp.concatenate([weights[n_steps - 1::-1], xp.zeros((padded, n))]).T, orders
 
 
-def _soe_constants(alpha, n_steps, tolerance):
+def soe_constants(alpha, n_steps, tolerance, traced_alpha=None):
     """Exact weights b_1 … b_{j0−1} (n, LOCAL_TERMS) and, padded to the largest count over the states, the mode
     weights w_i, decays λ_i, inflows λ_i^{j0} and nodes s_i (n, N_exp); α = 1 states get zero modes (b_j = 0
-    there); and the orders."""
+    there); and the orders. ``traced_alpha`` (jax values, same shape as ``alpha``): the constants as jax
+    functions of those orders, with the node counts that ``alpha`` needs (so they are smooth in the order; the
+    orders of α = 1 states stay 1)."""
     n = alpha.shape[0]
-    local = l1_weights(alpha, LOCAL_TERMS)[1:].T
-    sums = [exponential_sum(a, n_steps, tolerance)[:2] if a < 1.0 else (np.zeros(0), np.zeros(0)) for a in alpha]
-    count = max(1, max(len(nodes) for nodes, _ in sums))
-    weights, decay, inflow, nodes = (np.zeros((n, count)) for _ in range(4))
-    for i, (s, w) in enumerate(sums):
-        weights[i, :len(w)] = w
-        decay[i, :len(w)] = np.exp(-s)
-        inflow[i, :len(w)] = np.exp(-(LOCAL_TERMS + 1) * s)
-        nodes[i, :len(w)] = s
-    return local, weights, decay, inflow, nodes, alpha
+    sizes = [exponential_sum_size(a, n_steps, tolerance) if a < 1.0 else (0, np.zeros(0), np.zeros(0), 0.0)
+             for a in alpha]
+    count = max(1, max(len(size[1]) for size in sizes))
+    if traced_alpha is None:
+        sums = [size[1:3] for size in sizes]
+        orders, xp = alpha, np
+    else:
+        orders = jnp.where(jnp.asarray(alpha) < 1.0, traced_alpha, 1.0)
+        sums = [exponential_sum_terms(orders[i], n_steps, tolerance, size[0]) if size[0] else size[1:3]
+                for i, size in enumerate(sizes)]
+        xp = jnp
+    local = l1_weights(orders, LOCAL_TERMS, xp)[1:].T
+    pad = lambda a, value: xp.concatenate([xp.asarray(a), xp.full(count - len(a), value)])  # noqa: E731
+    nodes = xp.stack([pad(s, 0.0) for s, _ in sums])
+    weights = xp.stack([pad(w, 0.0) for _, w in sums])
+    real = xp.stack([pad(np.ones(len(s)), 0.0) for s, _ in sums])  # the padded modes have λ = 0, no inflow
+    decay = real * xp.exp(-nodes)
+    inflow = real * xp.exp(-(LOCAL_TERMS + 1) * nodes)
+    return local, weights, decay, inflow, nodes, orders
 
 
 def _direct_memory(n, n_steps, dtype):
@@ -279,7 +329,7 @@ def _direct_correct(step, memory, geometry, constants, n_steps):
     return increments, pending
 
 
-def _soe_memory(n, count):
+def soe_memory(n, count):
     """(the LOCAL_TERMS latest increments, the modes S_i, corrections of the next LOCAL_TERMS nodes)."""
     return (jnp.zeros((n, LOCAL_TERMS), dtype=jnp.float64), jnp.zeros((n, count), dtype=jnp.float64),
             jnp.zeros((n, LOCAL_TERMS), dtype=jnp.float64))
@@ -331,7 +381,7 @@ def _soe_correct(step, memory, geometry, constants, n_steps):
     return recent, modes + decay * excess, pending + exact - through_modes
 
 
-def _loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt, resume=None):
+def l1_loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt, resume=None):
     """The compiled time loop; returns the trace, the per-step spike records (NaN where none) and the halt time.
     ``resume`` = (history memory, refractory end) is where the soe history starts (None for direct)."""
     n = y0.shape[0]
@@ -477,19 +527,19 @@ def refractory_start(rule, params, t_spike, refractory_end):
 def spike_event(rule, params, k, located, y_prev, y_new, t_prev, dt, held=False):
     """A threshold crossing in the step from ``y_prev`` (at ``t_prev``) to ``y_new``: whether it happened, its
     time (NaN if not), the state at the crossing and after the reset, and both as NaN-padded records (``k``: the
-    index of the spiking state). Located events interpolate linearly inside the step; step events take its end.
-    No spike while ``held`` (refractory)."""
+    index of the spiking state). The crossing test, its location and the reset are :mod:`.events`' (located: on
+    the straight line between the nodes, the scheme's own interpolant, :func:`.events.locate_on_line`; step
+    events: at the step's end). No spike while ``held`` (refractory)."""
     n = y_prev.shape[0]
     level = params[rule.level]
-    upward = (y_prev[k] < level) & (y_new[k] >= level) & ~held
+    event_rule = events.EventRule(k, rule.level, rule.reset, rule.refractory, located)
+    crossed = events.crossing(event_rule, level, y_prev[k], y_new[k]) & ~held
     if located:
-        crossed = upward
-        theta = jnp.clip((level - y_prev[k]) / jnp.where(crossed, y_new[k] - y_prev[k], 1.0), 0.0, 1.0)
-        y_cross, t_cross = y_prev + theta * (y_new - y_prev), t_prev + theta * dt
+        theta, y_cross = events.locate_on_line(y_prev, y_new, k, level, crossed)
+        t_cross = t_prev + theta * dt
     else:
-        crossed = upward if rule.reset is None else (y_new[k] >= level) & ~held
         y_cross, t_cross = y_new, t_prev + dt
-    y_reset = y_cross if rule.reset is None else jnp.stack(rule.reset(tuple(y_cross[i] for i in range(n)), params))
+    y_reset = events.reset_state(event_rule, params, y_cross)
     nothing = jnp.full((n,), jnp.nan)
     return (crossed, jnp.where(crossed, t_cross, jnp.nan), y_cross, y_reset, jnp.where(crossed, y_cross, nothing),
             jnp.where(crossed, y_reset, nothing))
@@ -553,15 +603,15 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
     if int(horizon) != horizon or horizon < n_steps:
         raise NeurospikeError(f"horizon={horizon!r} must be an integer >= n_steps={n_steps}")
 
-    constants = (_direct_constants if history == "direct" else _soe_constants)(alpha, int(horizon), tolerance)
+    constants = (direct_constants if history == "direct" else soe_constants)(alpha, int(horizon), tolerance)
     if history == "soe" and resume is None:  # a fresh run starts from an empty memory (one compiled form for both)
-        resume = (_soe_memory(len(alpha), constants[1].shape[1]), jnp.asarray(-jnp.inf, dtype=jnp.float64))
+        resume = (soe_memory(len(alpha), constants[1].shape[1]), jnp.asarray(-jnp.inf, dtype=jnp.float64))
     scale = dt ** alpha * gamma(2.0 - alpha)
     # numpy arguments: the compiled call takes them as they are (jnp.asarray would dispatch one op each)
     args = ({k: np.float64(v) for k, v in params.items()}, current, np.asarray(y0, dtype=float),
             tuple(np.asarray(c, dtype=float) for c in constants), np.asarray(scale, dtype=float), np.float64(t0),
             np.float64(dt), resume)
-    loop = lambda *a: _loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
+    loop = lambda *a: l1_loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
         loop, (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), args)
     trace, _, memory, spike_time, before, after, halt_time, refractory_end = outputs
