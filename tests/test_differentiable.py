@@ -132,7 +132,7 @@ def test_hodgkin_huxley_voltage_derivatives_match_central_differences():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["rk4", "euler", "exp-euler", "strang"])
+@pytest.mark.parametrize("method", ["rk4", "euler", "exp-euler", "strang", "backward-euler"])
 def test_reverse_mode_equals_forward_mode(method):
     """jax.grad through the scan of careful steps (mode="reverse") equals the forward-mode derivative, and the
     reverse-mode run gives the same values as the forward one."""

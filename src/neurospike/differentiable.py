@@ -1,5 +1,5 @@
-"""Derivatives of a fixed-step run: states at chosen times and spike times as a traced function of the parameters,
-the input amplitude and the initial state.
+"""Derivatives of a fixed-step or L1 run: states at chosen times and spike times as a traced function of the
+parameters, the input amplitude, the initial state and (fractional runs) the orders α.
 
 >>> import jax, jax.numpy as jnp
 >>> import neurospike as ns
@@ -10,26 +10,35 @@ the input amplitude and the initial state.
 >>> from neurospike.differentiable import jit    # jax.jit with the loop's compiler options: use it for long runs
 >>> spike_jacobian = jit(jax.jacfwd(lambda p: run(p, {}, 2.5)[1]))
 >>> spike_jacobian({"g_L": 0.1, "C": 1.0})["C"]
+>>> fo = ns.differentiable("lif", method="fast-l1", alpha=0.8, dt=0.01, t_end=20.0, save_at=[20.0], max_spikes=2)
+>>> jax.jacfwd(lambda a: fo({}, {}, 5.0, a)[1])(0.8)          # d spike times / d alpha (fractional LIF)
 
-The run is :func:`neurospike.solvers.fixed_step.run`, the loop :func:`neurospike.simulate` uses (same grid,
-same events, same results), called directly with traced parameters. Differentiating it differentiates the
-numerical solution itself: every step of the method (explicit or implicit: Newton's iterations are
-differentiated as they run), the located crossing time θ of each spike through the implicit function theorem on
-the step's interpolant (``jax.custom_jvp`` on the location in :mod:`neurospike.solvers.events`, dθ =
-−(∂g/∂inputs · d inputs)/(∂g/∂θ) with g(θ) = interpolant_k(θ) − level, not a derivative of the bisection), the
-reset map and refractory hold after it, and the rest of the step from the reset state. A spike time is piecewise
-smooth in the parameters: the derivative holds while the number of spikes before the saved times (and of steps
-with a spike) stays the same; at a parameter value where a spike appears or leaves it jumps.
+The run is :func:`neurospike.solvers.fixed_step.run` (or the L1 loop :func:`neurospike.solvers.fractional.l1_loop`),
+the loop :func:`neurospike.simulate` uses (same grid, same events, same results), called directly with traced
+parameters. Differentiating it differentiates the numerical solution itself: every step of the method (explicit,
+or implicit: Newton's root through the implicit function theorem, ``jax.lax.custom_root``), the located crossing
+time θ of each spike through the implicit function theorem on the step's interpolant (``jax.custom_jvp`` on the
+location in :mod:`neurospike.solvers.events`, dθ = −(∂g/∂inputs · d inputs)/(∂g/∂θ) with g(θ) =
+interpolant_k(θ) − level, not a derivative of the bisection), the reset map and refractory hold after it, and
+the rest of the step from the reset state. A spike time is piecewise smooth in the parameters: the derivative
+holds while the number of spikes before the saved times (and of steps with a spike) stays the same; at a
+parameter value where a spike appears or leaves it jumps.
+
+Fractional runs (``fast-l1``, ``l1``, ``l1-explicit``): the L1 weights are jax functions of α, so the derivative
+in α is the scheme's own. fast-l1's sum of exponentials keeps the node counts chosen for the ``alpha`` given to
+:func:`differentiable` and builds its Gauss–Jacobi nodes by Golub–Welsch (``jnp.linalg.eigh``,
+:func:`~neurospike.solvers.fractional.exponential_sum_terms`); its values equal simulate's to ~1e-14.
 
 Forward mode (``jax.jvp``, ``jax.jacfwd``; ``mode="forward"``, the default) goes through the loop's while loops.
 Reverse mode (``jax.grad``, ``jax.vjp``, ``jax.jacrev``) needs ``mode="reverse"``: then every step goes through
 the careful step in one ``lax.scan`` (:func:`~neurospike.solvers.fixed_step.run_every_step`) with the events of a
 step in a bounded loop (same results, slower run; each step under ``jax.checkpoint``, so only its carry is kept
-for the backward pass); it works for every method without an inner while loop (all but backward-euler, whose
-Newton iteration is a while loop: use forward mode there).
+for the backward pass); every fixed-step method (backward-euler's Newton iteration is not differentiated, its
+root is). The fractional loops take forward mode only.
 
 Compile a run's derivatives with :func:`jit` (the loop's compiler options): with plain ``jax.jit`` the trace is
 copied at every step of a derivative. Cost: docs/benchmarks.md#derivatives-neurospikedifferentiable
+(``benchmarks/derivatives.py``)
 """
 
 from __future__ import annotations

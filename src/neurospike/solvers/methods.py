@@ -107,19 +107,32 @@ def newton(residual, start, tol=1e-12, max_iter=50):
 
     If it does not converge to a finite root, ``start`` (the callers' explicit predictor) is returned; on an
     explosive upstroke that value crosses the spike threshold inside the step, and the spike is located there.
-    Why: docs/design.md#newtons-fallback-to-the-explicit-predictor"""
+    Why: docs/design.md#newtons-fallback-to-the-explicit-predictor
 
-    def iterate(state):
-        z, iteration, _ = state
-        update = jnp.linalg.solve(jax.jacfwd(residual)(z), -residual(z))
-        return z + update, iteration + 1, jnp.max(jnp.abs(update) / (1.0 + jnp.abs(z)))
+    Derivatives are implicit (``jax.lax.custom_root``): dz = −J(z)⁻¹ (∂residual/∂inputs · d inputs) at the root,
+    in forward and reverse mode, without differentiating the iterations (the while loop, which reverse mode
+    could not go through)."""
 
-    def unconverged(state):
-        _, iteration, size = state
-        return (iteration < max_iter) & (size > tol)
+    def solve(function, guess):
+        def iterate(state):
+            z, iteration, _ = state
+            update = jnp.linalg.solve(jax.jacfwd(function)(z), -function(z))
+            return z + update, iteration + 1, jnp.max(jnp.abs(update) / (1.0 + jnp.abs(z)))
 
-    z, _, size = jax.lax.while_loop(unconverged, iterate, (start, 0, jnp.inf))
-    return jnp.where((size <= tol) & jnp.all(jnp.isfinite(z)), z, start)
+        def unconverged(state):
+            _, iteration, size = state
+            return (iteration < max_iter) & (size > tol)
+
+        z, _, size = jax.lax.while_loop(unconverged, iterate, (guess, 0, jnp.inf))
+        finite = jnp.all(jnp.isfinite(z))  # else the guess: the derivative there (not used) stays finite
+        return jnp.where(finite, z, guess), jnp.where(finite, size, jnp.inf)
+
+    def tangent_solve(linear, b):
+        return jnp.linalg.solve(jax.jacfwd(linear)(b), b)
+
+    z, size = jax.lax.custom_root(residual, start, solve, tangent_solve, has_aux=True)
+    converged = jax.lax.stop_gradient(size <= tol)
+    return jnp.where(converged, z, start)
 
 
 EXPLOSIVE_GROWTH = 20.0  # exp-euler: largest h·∂f_i/∂y_i for which the linearised step is used
