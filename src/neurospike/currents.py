@@ -1,5 +1,5 @@
 """Input currents I(t): piecewise (constant, step, ramp, pulse trains, the reference JSON segments),
-sine and seeded Ornstein–Uhlenbeck noise.
+sine, seeded Ornstein–Uhlenbeck noise and sampled waveforms (a recording's injected current).
 
 Every current is a JAX pytree whose numbers are traced leaves, so a new amplitude never recompiles.
 ``current(t, t_ref)`` evaluates the current at ``t`` on the smooth piece that contains ``t_ref``: the
@@ -111,6 +111,66 @@ class OrnsteinUhlenbeck:
         return int(np.shape(self.samples)[1]) if np.ndim(self.samples) == 2 else None
 
 
+#: Default rule of :func:`sampled`: a sample-to-sample change is a jump when it exceeds this fraction of the
+#: current's range (max − min) ...
+SAMPLED_JUMP_FRACTION = 0.2
+#: ... and this many times the larger of its two neighbouring changes.
+SAMPLED_JUMP_RATIO = 5.0
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class Sampled:
+    """A current given by samples ``values`` at ``times`` (ms): linear between samples, the first value before
+    the first sample and the last after the last, except across a *jump* (see :func:`sampled`), where it holds
+    the earlier sample's value up to the later sample's time and jumps there. Jump times are
+    ``discontinuities()``, so the fixed-step solvers put a grid node on each; a step reads the side of a jump
+    that holds its ``t_ref``. Without ``t_ref`` the value at a jump time is the later sample (right-continuous).
+
+    Build it with :func:`sampled`, which finds the jumps. Fields (all traced pytree leaves): ``times`` (n,),
+    ``values`` (n,), or (N, n) for N neurons (one row each, so the neuron axis is 0), ``ramp`` (n − 1,) or
+    (N, n − 1): 1.0 on a linear interval, 0.0 on a held one, ``jumps`` the jump times, ``bounds`` the sample
+    indices [0, jump samples…, n − 1] that cut the samples into smooth pieces.
+    """
+
+    times: Any
+    values: Any
+    ramp: Any
+    jumps: Any
+    bounds: Any
+
+    def __call__(self, t, t_ref=None, xp=np):
+        t = xp.asarray(t, dtype=float)
+        t_ref = t if t_ref is None else xp.asarray(t_ref, dtype=float)
+        times, values, bounds = xp.asarray(self.times), xp.asarray(self.values), xp.asarray(self.bounds)
+        last = times.shape[0] - 1
+        piece = xp.searchsorted(xp.asarray(self.jumps, dtype=float), t_ref, side="right")
+        lo, hi = bounds[piece], bounds[piece + 1]
+        clipped = xp.clip(t, times[lo], times[hi])  # within the piece of t_ref: constant beyond its ends
+        i = xp.minimum(xp.searchsorted(times, clipped, side="right") - 1, xp.maximum(hi - 1, lo))
+        j = xp.minimum(i + 1, last)
+        width = times[j] - times[i]
+        theta = xp.where(width > 0, (clipped - times[i]) / xp.where(width > 0, width, 1.0), 0.0)
+        ramp, k = xp.asarray(self.ramp), xp.minimum(i, last - 1)
+        if values.ndim == 1:
+            theta, start, end = theta * ramp[k], values[i], values[j]
+        else:  # (N, n): the result has the neuron axis last
+            row = lambda array, index: xp.moveaxis(xp.take(array, index, axis=1), 0, -1)  # noqa: E731
+            theta, start, end = theta[..., None] * row(ramp, k), row(values, i), row(values, j)
+        return xp.where(theta == 1.0, end, start + theta * (end - start))
+
+    def discontinuities(self) -> np.ndarray:
+        return np.asarray(self.jumps, dtype=float).reshape(-1)
+
+    def population_axes(self) -> "Sampled":
+        """Values of shape (N, len(times)) are one waveform per neuron (their jumps are the union of all)."""
+        per_neuron = 0 if np.ndim(self.values) == 2 else None
+        return Sampled(None, per_neuron, per_neuron, None, None)
+
+    def population_size(self) -> int | None:
+        return int(np.shape(self.values)[0]) if np.ndim(self.values) == 2 else None
+
+
 def _neuron_axis(leaf) -> int | None:
     return 0 if np.ndim(leaf) == 1 else None
 
@@ -176,6 +236,53 @@ def ornstein_uhlenbeck(mean: float, sigma: float, tau: float, t_end: float, seed
     for i in range(1, n):
         samples[i] = mean + (samples[i - 1] - mean) * decay + kicks[i]
     return OrnsteinUhlenbeck(t0 + dt * np.arange(n), samples)
+
+
+def sampled(times, values, jump_fraction: float = SAMPLED_JUMP_FRACTION,
+            jump_ratio: float = SAMPLED_JUMP_RATIO) -> Sampled:
+    """A :class:`Sampled` current through ``values`` at ``times`` (ms, strictly increasing, at least 2 samples;
+    ``values`` (n,) or (n, N) for N neurons, in the model's current unit).
+
+    Jump rule, per waveform: the change ΔI between samples k − 1 and k is a jump when
+    |ΔI| > ``jump_fraction`` · (max I − min I) and |ΔI| > ``jump_ratio`` · the larger |ΔI| of the two
+    neighbouring intervals (a missing neighbour at either end counts as 0; two samples alone have no jump). A
+    digitised square step is one such change among flat ones (a jump); noise small against the range is not,
+    nor is an edge spread over several samples (kept linear, a steep ramp). A pulse one sample wide is not a
+    jump either (its two edges are each other's neighbours): it stays a triangle. Across a jump the current
+    holds sample k − 1's value until t_k and jumps there; t_k is listed by ``discontinuities()``. For N
+    waveforms the jump times are the union of each one's.
+    Noise correlated over several samples (an OU input, a filtered trace) has no jumps; white noise drawn anew
+    at every sample has a few (about 0.5 % of its intervals): each is then held over one interval, as a DAC
+    holds it, and adds one grid node.
+    """
+    times = np.asarray(times, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if times.ndim != 1 or times.size < 2:
+        raise NeurospikeError(f"current sampled: need at least 2 sample times in a 1-d array (got shape {times.shape})")
+    if values.ndim not in (1, 2) or values.shape[0] != times.size:
+        raise NeurospikeError(f"current sampled: values of shape {values.shape} do not match {times.size} sample "
+                              f"times (use (n,) or (n, N))")
+    for name, array in (("times", times), ("values", values)):
+        bad = np.flatnonzero(~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1))
+        if bad.size:
+            raise NeurospikeError(f"current sampled: {name} are not finite from sample {int(bad[0])} on "
+                                  f"({bad.size} non-finite sample(s))")
+    gaps = np.flatnonzero(np.diff(times) <= 0)
+    if gaps.size:
+        k = int(gaps[0])
+        raise NeurospikeError(f"current sampled: times must increase strictly (t={times[k + 1]:g} ms after "
+                              f"{times[k]:g} ms at sample {k + 1})")
+    if not (0 < jump_fraction <= 1 and jump_ratio >= 1):
+        raise NeurospikeError(f"current sampled: need 0 < jump_fraction <= 1 and jump_ratio >= 1 (got "
+                              f"{jump_fraction}, {jump_ratio})")
+    change = np.abs(np.diff(values, axis=0))
+    pad = np.zeros((1,) + change.shape[1:])
+    neighbours = np.maximum(np.concatenate([pad, change[:-1]]), np.concatenate([change[1:], pad]))
+    spread = np.ptp(values, axis=0)
+    jump = (change > jump_fraction * spread) & (change > jump_ratio * neighbours) & (times.size > 2)
+    at = np.flatnonzero(jump if jump.ndim == 1 else jump.any(axis=1)) + 1  # the later sample of each jump
+    bounds = np.concatenate([[0], at, [times.size - 1]]).astype(np.int64)
+    return Sampled(times, values.T, np.where(jump, 0.0, 1.0).T, times[at], bounds)  # neurons on axis 0
 
 
 def from_segments(spec: dict) -> Piecewise:
