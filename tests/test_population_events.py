@@ -200,3 +200,20 @@ def test_every_kind_of_method_in_a_population_equals_each_neuron_alone(model, me
         expected = single.at(save_at)
         for name in single.states:
             np.testing.assert_allclose(population[name][:, i], expected[name], rtol=0, atol=1e-10, err_msg=name)
+
+
+def test_a_population_with_per_neuron_noise_equals_each_neuron_alone():
+    """A current whose neuron axis is not its first (OU samples of shape (n_samples, N)) in a population that
+    spikes: the event pass takes each neuron's own column (it took rows before, and vmap refused the sizes)."""
+    from neurospike.currents import OrnsteinUhlenbeck
+
+    rng = np.random.default_rng(3)
+    times = np.arange(0.0, 100.1, 0.1)
+    samples = 3.0 + 0.8 * rng.standard_normal((times.size, 3)).cumsum(axis=0) / 30.0
+    together = ns.simulate("lif", method="rk4", dt=0.1, t_end=100.0, current=OrnsteinUhlenbeck(times, samples),
+                           params={"C": np.array([1.0, 1.1, 0.9])})
+    for i, C in enumerate([1.0, 1.1, 0.9]):
+        alone = ns.simulate("lif", method="rk4", dt=0.1, t_end=100.0, params={"C": C},
+                            current=OrnsteinUhlenbeck(times, samples[:, i]))
+        assert len(alone.spikes) > 2
+        np.testing.assert_allclose(together.spikes[together.spike_neurons == i], alone.spikes, rtol=0, atol=1e-12)

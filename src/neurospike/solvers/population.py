@@ -199,7 +199,8 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
 
     def gather(tree, axes, index):
         """The per-neuron leaves of ``tree`` (those with a mapped axis) at ``index``."""
-        return jax.tree_util.tree_map(lambda axis, leaf: leaf if axis is None else leaf[index], axes, tree,
+        return jax.tree_util.tree_map(lambda axis, leaf: leaf if axis is None else jnp.take(leaf, index, axis=axis),
+                                      axes, tree,
                                       is_leaf=lambda x: x is None)
 
     def append(buffer, times, neurons, valid):
