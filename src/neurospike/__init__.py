@@ -28,10 +28,11 @@ def _use_every_core() -> None:
 
 _use_every_core()
 
-from . import analysis, currents, methods, models
+from . import analysis, currents, methods, metrics, models
 from .comparison import Comparison, Convergence, compare, convergence
 from .differentiable import differentiable
 from .errors import NeurospikeError, SimulationError
+from .fitting import Fit, fit
 from .mittag_leffler import mittag_leffler
 from .simulate import Problem, resolve, simulate
 from .sweep import AlphaSweep, sweep_alpha
@@ -39,6 +40,7 @@ from .trajectory import Trajectory
 
 METHOD_NAMES = tuple(methods.METHODS)  # the registry's names, in its order
 
-__all__ = ["simulate", "resolve", "Problem", "differentiable", "methods", "models", "currents", "analysis", "compare", "convergence",
+__all__ = ["simulate", "resolve", "Problem", "differentiable", "fit", "Fit", "methods", "models", "currents", "analysis",
+           "metrics", "compare", "convergence",
            "Comparison", "Convergence", "sweep_alpha", "AlphaSweep", "mittag_leffler", "Trajectory",
            "NeurospikeError", "SimulationError", "METHOD_NAMES", "__version__"]

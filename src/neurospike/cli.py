@@ -386,6 +386,82 @@ def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
+def _segment(text: str | None, option: str):
+    """'START:STOP' (ms) -> (start, stop)."""
+    if text is None:
+        return None
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise NeurospikeError(f"{option} {text!r}: give START:STOP in ms, e.g. 0:600")
+    return _number(parts[0], option), _number(parts[1], option)
+
+
+@app.command()
+def fit(
+    model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
+    data: Path = typer.Option(..., "--data", help="Recording: .csv (t, v, I with units), .nwb or .abf."),
+    params: str = typer.Option("", "--params", help="Comma-separated parameters to fit, e.g. a,b,c,d."),
+    out: Path = typer.Option(..., "--out", help="Report directory (fit.json, fit.md, figures)."),
+    sweep: Optional[int] = typer.Option(None, "--sweep", help="Sweep number (NWB, ABF)."),
+    alpha: Optional[str] = typer.Option(None, "--alpha", help="Fractional order: a number, or 'fit'."),
+    method: str = typer.Option("gradient", "--method", help="gradient (Adam then L-BFGS through the "
+                               "differentiable run) or cma (CMA-ES)."),
+    loss: str = typer.Option("trace", "--loss", help="trace (v), spikes (van Rossum) or both."),
+    train: Optional[str] = typer.Option(None, "--train", help="Train segment START:STOP (ms); default all."),
+    test: Optional[str] = typer.Option(None, "--test", help="Held-out segment START:STOP (ms) for Γ."),
+    starts: int = typer.Option(1, "--starts", help="Starting points (the preset's, then random ones)."),
+    start: Optional[List[str]] = typer.Option(None, "--start", help="Starting value NAME=VALUE (repeatable)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Preset giving the other parameters."),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed parameter NAME=VALUE (repeatable)."),
+    solver: Optional[str] = typer.Option(None, "--solver", help="Method of the run (default rk4; fast-l1 with "
+                                         "--alpha)."),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step of the run (ms); default the sampling interval."),
+    spike_mask: Optional[float] = typer.Option(None, "--spike-mask", help="Leave out samples within this many "
+                                               "ms of a recorded spike (trace loss)."),
+    tau: float = typer.Option(10.0, "--tau", help="van Rossum time constant (ms) of the spike loss."),
+    area: Optional[float] = typer.Option(None, "--area", help="Membrane area (cm²) for a current density model."),
+    adam_steps: int = typer.Option(200, "--adam-steps", help="Adam iterations (gradient)."),
+    lbfgs_steps: int = typer.Option(100, "--lbfgs-steps", help="L-BFGS iterations (gradient)."),
+    generations: int = typer.Option(60, "--generations", help="CMA-ES generations (cma)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random starts and of CMA-ES."),
+    fit_initial: bool = typer.Option(False, "--fit-initial", help="Also fit the initial v (default: the first "
+                                     "sample)."),
+    grow: bool = typer.Option(False, "--grow", help="Fit on growing segments, one more recorded spike each."),
+) -> None:
+    """Fit parameters (and the fractional order) of a model to a recording; write a report."""
+    from . import fitting
+    from .data import load_recording
+
+    _report_directory(out)
+    names = [] if not params.strip() else _items(params, "--params", "a,b,c,d")
+    alpha_value = None if alpha is None else (alpha if alpha == "fit" else _number(alpha, "--alpha"))
+    recording = load_recording(data, sweep=sweep)
+    _enable_compilation_cache()
+    command = "neurospike fit " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["fit"] else sys.argv[1:])
+    with _progress(f"fit {model} ({method})") as progress:
+        result = fitting.fit(model, recording, names, alpha=alpha_value, method=method, loss=loss, solver=solver,
+                             dt=dt, preset=preset, train=_segment(train, "--train"), test=_segment(test, "--test"),
+                             start=_assignments(start, "--start"), fixed=_assignments(param, "--param"),
+                             starts=starts, spike_mask=spike_mask, tau=tau,
+                             area=area, adam_steps=adam_steps, lbfgs_steps=lbfgs_steps, cma_generations=generations,
+                             seed=seed, command=command, fit_initial=fit_initial, grow=grow,
+                             progress=lambda i, value: progress(i, None, f"iteration {i}, loss {value:.4g}"))
+    written = fitting.write_report(result, recording, out)
+    table = Table(title=f"{result.model} fitted by {result.method} ({result.loss} loss)")
+    for column in ("parameter", "start", "fitted", "standard error"):
+        table.add_column(column, justify="right")
+    for name, value in result.values.items():
+        error = result.errors[name]
+        table.add_row(name, f"{result.start[name]:.6g}", f"{value:.6g}", "—" if error != error else f"{error:.3g}")
+    Console().print(table)
+    gamma = f"Γ train {result.gamma_train:.3f}" + ("" if result.gamma_test is None else
+                                                    f", test {result.gamma_test:.3f}")
+    print(f"loss {result.loss_value:.6g}; {gamma}; compile {result.compile_time_s:.3g} s, fit "
+          f"{result.fit_time_s:.3g} s -> {', '.join(written)}")
+    for note in result.notes:
+        print(f"note: {note}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``neurospike`` script: run the command, turn every bad input into one stderr line and exit code 2."""
     try:

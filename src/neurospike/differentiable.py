@@ -80,7 +80,8 @@ def jit(function, **options):
 
     def call(*args):
         leaves, tree = jax.tree_util.tree_flatten(args)
-        key = (tree, tuple((np.shape(x), np.result_type(x).str) for x in leaves))
+        key = (tree, tuple((np.shape(x), (x.dtype if hasattr(x, 'dtype') else np.result_type(x)).str)
+                           for x in leaves))
         if key not in compiled:
             compiled[key] = jitted.lower(*args).compile(compiler_options=COMPILER_OPTIONS)
         return compiled[key](*args)

@@ -160,10 +160,20 @@ class Recording:
         options = {} if jump_fraction is None else {"jump_fraction": jump_fraction}
         return currents.sampled(self.t, values, **options)
 
-    def spike_times(self, threshold: float = 0.0) -> np.ndarray:
-        """Upward crossings of ``v`` through ``threshold`` (mV), linearly interpolated between samples (ms)."""
+    def spike_times(self, threshold: float = 0.0, hysteresis: float = 5.0) -> np.ndarray:
+        """Upward crossings of ``v`` through ``threshold`` (mV), linearly interpolated between samples (ms). After
+        a crossing, v must first fall below ``threshold − hysteresis`` before the next one counts, so the noise
+        on the repolarising edge of a spike does not count as another spike."""
         v, t = self.v, self.t
-        k = np.flatnonzero((v[:-1] < threshold) & (v[1:] >= threshold))
+        candidates = np.flatnonzero((v[:-1] < threshold) & (v[1:] >= threshold))
+        below = np.flatnonzero(v < threshold - hysteresis)
+        kept, armed_after = [], -1
+        for k in candidates:
+            if k >= armed_after:
+                kept.append(k)
+                later = below[np.searchsorted(below, k + 1):]  # v must dip below threshold - hysteresis again
+                armed_after = later[0] if later.size else len(v)
+        k = np.asarray(kept, dtype=int)
         fraction = (threshold - v[k]) / (v[k + 1] - v[k])
         return t[k] + fraction * (t[k + 1] - t[k])
 
