@@ -53,7 +53,7 @@ import numpy as np
 from . import metrics, models
 from .differentiable import differentiable, jit
 from .errors import NeurospikeError
-from .simulate import simulate
+from .simulate import fractional_orders, simulate
 
 FIT_METHODS = ("gradient", "cma")
 LOSSES = ("trace", "spikes", "both")
@@ -203,14 +203,9 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
         raise NeurospikeError(f"starts={starts!r} must be a positive integer")
     if not (tau > 0 and math.isfinite(tau)):
         raise NeurospikeError(f"tau={tau!r} must be a positive number of ms")
-    fit_alpha = alpha == "fit"
+    fit_alpha = isinstance(alpha, str) and alpha == "fit"
     if alpha is not None and not fit_alpha:
-        try:
-            alpha = float(alpha)
-        except (TypeError, ValueError):
-            raise NeurospikeError(f"alpha={alpha!r}: give a number in (0, 1] or 'fit'") from None
-        if not 0 < alpha <= 1:
-            raise NeurospikeError(f"alpha={alpha!r} is outside (0, 1]")
+        fractional_orders(model, alpha)  # one number or {state: order}, each in (0, 1]: else a one-line error
     fractional = alpha is not None
     grow = bool(grow)
     solver = solver or ("fast-l1" if fractional else "rk4")
@@ -287,7 +282,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     def simulate_theta(theta):
         values = space.values(theta)
         named = dict(zip(space.names, values))
-        order = named.pop("alpha", alpha_start) if fractional else None
+        order = named.pop("alpha", None)  # None: the fixed orders given to differentiable
         start_state = {observed: named.pop(f"{observed}(0)", initial[observed])}
         point = {**fixed, **named}
         if fractional:
