@@ -59,6 +59,7 @@ FIT_METHODS = ("gradient", "cma")
 LOSSES = ("trace", "spikes", "both")
 ALPHA_RANGE = (0.05, 0.999)  # the fitted Caputo order stays inside (0, 1)
 SINGULAR_CONDITION = 1e12
+CMA_SIGMA = 0.3  # CMA-ES initial step in θ (the logistic coordinate): ~7 % of a range around its middle
 INITIAL_RANGE = 15.0  # mV: the fitted initial v stays within this of the first sample
 DEFAULT_TAU_MS = 10.0  # van Rossum time constant of the spike loss
 COINCIDENCE_WINDOW_MS = 4.0  # Γ's Δ (Jolivet et al. 2008)
@@ -462,7 +463,7 @@ def _gradient(value_and_gradient, thetas, space, adam_steps, learning_rate, lbfg
 
 
 def _cma(batched_objective, theta0, space, generations, population, seed, history, progress, stage):
-    """CMA-ES (``cma``) on θ from the start, σ0 = 1 in θ (about a quarter of each range)."""
+    """CMA-ES (``cma``) on θ from the start, σ0 = ``CMA_SIGMA`` in θ."""
     try:
         import cma
     except ImportError:
@@ -471,7 +472,7 @@ def _cma(batched_objective, theta0, space, generations, population, seed, histor
     options = {"seed": seed + 1, "verbose": -9, "maxiter": generations, "tolfun": 1e-12}
     if population:
         options["popsize"] = int(population)
-    strategy = cma.CMAEvolutionStrategy(np.asarray(theta0, dtype=float), 1.0, options)
+    strategy = cma.CMAEvolutionStrategy(np.asarray(theta0, dtype=float), CMA_SIGMA, options)
     evaluations, generation = 0, 0
     while not strategy.stop():
         candidates = strategy.ask()
