@@ -28,10 +28,10 @@ Parameters are searched inside their ``Parameter.range`` through the smooth boun
 - ``"cma"``: CMA-ES (the ``cma`` package, Hansen) on θ, each generation's population evaluated as one vmapped
   compiled call: the gradient-free baseline.
 
-Uncertainty: for the trace and both losses the Gauss–Newton covariance of the trace's residuals s² (JᵀJ)⁻¹ with J = ∂v_model/∂p at the optimum and
-s² = SSR/(N − P); otherwise the inverse Hessian of the loss (jax, forward over forward) scaled the same way. When
-JᵀJ (or the Hessian) is numerically singular (condition number above ``SINGULAR_CONDITION``), the standard errors
-are NaN and the parameters that dominate its null directions are named in ``Fit.notes``.
+Uncertainty: for the trace and both losses the Gauss–Newton covariance of the trace's residuals s² (JᵀJ)⁻¹ with
+J = ∂v_model/∂p at the optimum and s² = SSR/(N − P); otherwise the inverse Hessian of the loss (jax, forward
+over forward) scaled the same way. When JᵀJ (or the Hessian) is numerically singular (condition number above
+``SINGULAR_CONDITION``), the standard errors are NaN and the parameters that dominate its null directions are named in ``Fit.notes``.
 
 The fitted run over the whole recording and the coincidence factor Γ (Jolivet et al. 2008, Δ = 4 ms) on the
 train and test segments are in the returned :class:`Fit`.
@@ -132,7 +132,7 @@ class Space:
         return np.log(fraction / (1.0 - fraction))
 
 
-def _space(model, names, fit_alpha, bounds):
+def _space(model, names, bounds):
     low, high = [], []
     for name in names:
         if name in (bounds or {}):
@@ -167,11 +167,13 @@ def _segment(spec, t, label):
 def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "gradient", loss: str = "trace",
         solver: str | None = None, dt: float | None = None, preset: str | None = None,
         train: tuple[float, float] | None = None, test: tuple[float, float] | None = None,
-        start: dict[str, float] | None = None, fixed: dict[str, float] | None = None, bounds: dict[str, tuple[float, float]] | None = None,
+        start: dict[str, float] | None = None, fixed: dict[str, float] | None = None,
+        bounds: dict[str, tuple[float, float]] | None = None,
         starts: int = 1, spike_mask: float | None = None, tau: float = DEFAULT_TAU_MS, area: float | None = None,
         adam_steps: int = 200, learning_rate: float = 0.05, lbfgs_steps: int = 100, cma_generations: int = 60,
         cma_population: int | None = None, seed: int = 0, spike_threshold: float | None = None,
-        spikes: Sequence[float] | None = None, grow: bool = False, fit_initial: bool = False, progress: Callable[[int, float], None] | None = None, command: str = "") -> Fit:
+        spikes: Sequence[float] | None = None, grow: bool = False, fit_initial: bool = False,
+        progress: Callable[[int, float], None] | None = None, command: str = "") -> Fit:
     """Fit ``params`` (names of ``model``'s parameters) and, with ``alpha="fit"``, the fractional order, so that
     the run of ``model`` under ``recording``'s input reproduces its v (``loss``: "trace", "spikes" or "both")
     on the ``train`` segment (default: all of it); see the module docstring. ``alpha``: None (integer order), a
@@ -224,7 +226,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
         if name not in names and not (name == "alpha" and fit_alpha):
             raise NeurospikeError(f"start value for {name!r}, which is not fitted ({', '.join(names)})")
     alpha_start = float(start.pop("alpha", 0.8)) if fit_alpha else alpha
-    space = _space(model, names + (["alpha"] if fit_alpha else []), fit_alpha, bounds)
+    space = _space(model, names + (["alpha"] if fit_alpha else []), bounds)
     start_values = {**{n: float(defaults[n]) for n in names}, **{k: float(v) for k, v in start.items()}}
     if fit_alpha:
         start_values["alpha"] = alpha_start
@@ -240,15 +242,12 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     if dt is None:
         dt = interval if chosen.dt is None else min(interval, chosen.dt)
         dt = interval / math.ceil(interval / dt - 1e-9)  # a whole number of steps per sample
-    dt = float(dt)
-    if not (dt > 0 and math.isfinite(dt)):
-        raise NeurospikeError(f"dt={dt!r} must be a positive finite step (ms)")
     current = recording.input_for(model, area=area)
-    level = spike_threshold
-    if level is None:
-        level = defaults[model.spike.level] if model.spike is not None and model.spike.reset is None else 0.0
-        if model.spike is not None and model.spike.reset is not None:
-            level = min(float(defaults[model.spike.level]), float(np.max(v)) - 1e-6, 0.0)
+    level, rule = spike_threshold, model.spike
+    if level is None:  # the model's level; 0 mV or less for a reset model (its samples may miss the peak)
+        level = 0.0 if rule is None else float(defaults[rule.level])
+        if rule is not None and rule.reset is not None:
+            level = min(level, float(np.max(v)) - 1e-6, 0.0)
     data_spikes = np.sort(np.asarray(spikes, dtype=float)) if spikes is not None else np.asarray(
         recording.spike_times(level))
     in_train = (t >= train[0] - 1e-9) & (t <= train[1] + 1e-9)
@@ -294,10 +293,6 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
 
     sample_times_j = jnp.asarray(sample_times)
 
-    def residuals(theta):
-        trace, _ = simulate_theta(theta)
-        return jnp.sqrt(weights_j) * (trace - sample_v_j)
-
     def scaled_residuals(theta, stop):
         """r with Σ r² = the trace loss (the MSE over the samples up to ``stop``)."""
         trace, _ = simulate_theta(theta)
@@ -327,14 +322,16 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     thetas = np.stack([theta0] + [theta0 + rng.uniform(-1.5, 1.5, theta0.shape) for _ in range(starts - 1)])
     history: list[dict[str, Any]] = []
     compile_began = time.perf_counter()
+    # compiled on first call; the calls below compile what this fit will use, so compile_time is theirs
     batched_objective = jit(jax.vmap(objective, in_axes=(0, None)))
+    residuals_and_jacobian = jit(lambda th, stop: (scaled_residuals(th, stop),
+                                                   jax.jacfwd(scaled_residuals)(th, stop)))
     if method == "gradient":
         value_and_gradient = jit(jax.vmap(lambda th, stop: (objective(th, stop), jax.jacfwd(objective)(th, stop)),
                                           in_axes=(0, None)))
-        jax.block_until_ready(value_and_gradient(thetas, stops[0]))
-        if loss == "trace":
-            residuals_and_jacobian = jit(lambda th, stop: (scaled_residuals(th, stop),
-                                                           jax.jacfwd(scaled_residuals)(th, stop)))
+        if adam_steps > 0 or loss != "trace":  # Adam, or L-BFGS on a spike loss
+            jax.block_until_ready(value_and_gradient(thetas, stops[0]))
+        if loss == "trace" and lbfgs_steps > 0:
             jax.block_until_ready(residuals_and_jacobian(jnp.asarray(thetas[0]), stops[0]))
     else:
         jax.block_until_ready(batched_objective(thetas, stops[0]))
@@ -354,7 +351,8 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
         evaluations += count
     best_loss = float(batched_objective(jnp.asarray(theta)[None], train[1])[0])
     fitted = dict(zip(space.names, map(float, space.values(jnp.asarray(theta)))))
-    errors, notes = _standard_errors(loss, residuals, objective, theta, space, sample_v.size, weights)
+    errors, notes = _standard_errors(loss, lambda th: residuals_and_jacobian(th, train[1]), objective, theta, space,
+                                     weights, best_loss)
     fit_time = time.perf_counter() - began_all - compile_time
 
     order = fitted.get("alpha", alpha_start) if fractional else None
@@ -486,9 +484,11 @@ def _cma(batched_objective, theta0, space, generations, population, seed, histor
     return np.asarray(strategy.result.xbest), evaluations
 
 
-def _standard_errors(loss, residuals, objective, theta, space, n_samples, weights):
+def _standard_errors(loss, residuals_and_jacobian, objective, theta, space, weights, loss_value):
     """Standard errors in the parameters' own units (Gauss–Newton on the trace residuals for the trace and both
-    losses, the inverse Hessian of the spike loss), NaN and a note naming the parameters when the matrix is singular."""
+    losses: s² (JᵀJ)⁻¹ with s² = Σr²/(n − p), unchanged by the residuals' common scale; the inverse Hessian of the
+    spike loss, whose value at the optimum is ``loss_value``), NaN and a note naming the parameters when the matrix
+    is singular."""
     theta = jnp.asarray(theta)
     values_of = lambda th: space.values(th)  # noqa: E731
     d_values = np.asarray(jax.jacfwd(values_of)(theta))  # diagonal: dp/dθ
@@ -496,15 +496,16 @@ def _standard_errors(loss, residuals, objective, theta, space, n_samples, weight
     n = int(np.sum(weights > 0))
     p = len(space.names)
     if loss in ("trace", "both"):
-        jacobian = np.asarray(jit(jax.jacfwd(residuals))(theta)) / np.diag(d_values)[None, :]
-        ssr = float(np.sum(np.asarray(residuals(theta)) ** 2))
+        residual, jacobian = (np.asarray(a) for a in residuals_and_jacobian(theta))
+        jacobian = jacobian / np.diag(d_values)[None, :]
+        ssr = float(np.sum(residual ** 2))
         matrix = jacobian.T @ jacobian
         scale = ssr / max(1, n - p)
     else:
         hessian = np.asarray(jit(jax.jacfwd(jax.jacfwd(objective)))(theta))
         inverse_d = np.diag(1.0 / np.diag(d_values))
         matrix = inverse_d @ hessian @ inverse_d / 2.0
-        scale = float(objective(theta)) / max(1, n - p)
+        scale = loss_value / max(1, n - p)
     if not np.all(np.isfinite(matrix)):
         notes.append("the curvature at the optimum is not finite: no standard errors")
         return {name: math.nan for name in space.names}, notes
