@@ -67,12 +67,13 @@ def rs():
     data, truth = recording("izhikevich2007", true, preset.current, "pA", 1000.0, 0.01, 0.1, 0.5, preset="rs",
                             method="rk4")
     start = {name: value * (1.3 if i % 2 == 0 else 0.7) for i, (name, value) in enumerate(true.items())}
-    for method in ("gradient", "cma"):
+    for method, forced in (("gradient", True), ("cma", True), ("cma", False)):
         began = time.perf_counter()
         result = ns.fit("izhikevich2007", data, list(true), start=start, method=method, loss="trace",
-                        spikes=truth.spikes, spike_mask=2.0, train=(0, 700), test=(700, 1000), adam_steps=0,
-                        lbfgs_steps=100, fit_initial=True)
-        report(f"RS 30 % off ({method})", result, true, 0.5, time.perf_counter() - began)
+                        spikes=truth.spikes, spike_mask=2.0, train=(0, 700), test=(700, 1000), adam_steps=100,
+                        lbfgs_steps=100, fit_initial=True, forced_reset=forced)
+        label = "forced-reset phase, then the free run" if forced else "free run only"
+        report(f"RS 30 % off ({method}, {label})", result, true, 0.5, time.perf_counter() - began)
 
 
 def fo_lif():

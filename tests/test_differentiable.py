@@ -239,3 +239,64 @@ def test_fractional_differentiable_refuses_what_it_cannot_do():
         differentiable("lif", method="pece", dt=0.05, t_end=20.0, save_at=[10.0], max_spikes=1, alpha=0.8)
     with pytest.raises(ns.NeurospikeError, match="give alpha"):
         differentiable("lif", method="fast-l1", dt=0.05, t_end=20.0, save_at=[10.0], max_spikes=1)
+
+
+def _lif_relaxation(t, resets, v_reset=-80.0, t_ref=2.0, v_start=-70.0, v_inf=-55.0, tau=10.0):
+    """Subthreshold LIF (1.5 nA, C 1 nF, g_L 0.1 µS: v_inf −55 mV, τ 10 ms) reset to ``v_reset`` and held for
+    ``t_ref`` at each forced reset time: the closed form piece by piece."""
+    v = v_inf + (v_start - v_inf) * np.exp(-t / tau)
+    for s in resets:
+        held, after = (t >= s) & (t < s + t_ref), t >= s + t_ref
+        v = np.where(held, v_reset, np.where(after, v_inf + (v_reset - v_inf) * np.exp(-(t - s - t_ref) / tau), v))
+    return v
+
+
+@pytest.mark.parametrize("method", ["rk4", "backward-euler"])
+def test_forced_resets_restart_the_closed_form_at_the_given_times(method):
+    """A LIF that never reaches threshold, reset at two given times (off the dt grid) and held for t_ref: the
+    run equals the piecewise exponential relaxation (rk4: to 1e-9 mV; backward Euler: to its O(dt) error), and
+    the forced resets are not recorded as spikes."""
+    save = np.arange(0.0, 100.0001, 0.5)
+    resets = [23.37, 61.1]
+    run = differentiable("lif", preset="subthreshold", method=method, dt=0.01, t_end=100.0, save_at=save,
+                         max_spikes=4, forced_resets=resets)
+    states, spikes = run({"v_reset": -80.0, "t_ref": 2.0}, {}, 1.5)
+    error = np.max(np.abs(np.asarray(states[:, 0]) - _lif_relaxation(save, resets)))
+    assert error < (1e-9 if method == "rk4" else 0.05), error
+    assert np.all(np.isnan(np.asarray(spikes)))
+    # d v / d v_reset: 0 before the first reset, exp(−(t − s − t_ref)/τ) after the last one
+    slope = jax.jacfwd(lambda x: run({"v_reset": x, "t_ref": 2.0}, {}, 1.5)[0][:, 0])(-80.0)
+    late = save > 63.1
+    if method == "rk4":
+        np.testing.assert_allclose(np.asarray(slope)[late], np.exp(-(save[late] - 63.1) / 10.0), rtol=1e-8)
+        assert np.all(np.asarray(slope)[save < 23.37] == 0.0)
+        reverse = differentiable("lif", preset="subthreshold", method=method, dt=0.01, t_end=100.0, save_at=save,
+                                 max_spikes=4, forced_resets=resets, mode="reverse")
+        gradient = jax.grad(lambda x: reverse({"v_reset": x, "t_ref": 2.0}, {}, 1.5)[0][-1, 0])(-80.0)
+        assert float(gradient) == pytest.approx(float(slope[-1]), rel=1e-10)
+
+
+def test_a_forced_reset_right_after_the_models_own_spike_is_skipped():
+    """LIF firing on its own (2.5 nA) with forced resets 1 ms after each of its own spikes (inside the 4 ms
+    window) and one far from any spike: the first kind change nothing, the last one resets v."""
+    own = ns.simulate("lif", preset="tonic", t_end=60.0, dt=0.01, method="rk4").spikes
+    save = np.arange(0.0, 60.0001, 0.25)
+    free = differentiable("lif", preset="tonic", method="rk4", dt=0.01, t_end=60.0, save_at=save, max_spikes=8)
+    forced = differentiable("lif", preset="tonic", method="rk4", dt=0.01, t_end=60.0, save_at=save, max_spikes=8,
+                            forced_resets=[s + 1.0 for s in own[:2]])
+    np.testing.assert_allclose(np.asarray(forced({}, {}, 2.5)[0]), np.asarray(free({}, {}, 2.5)[0]), atol=1e-12)
+    late = own[0] + 6.0  # 6 ms after the first spike, v is well above reset: a forced reset there moves v
+    moved = differentiable("lif", preset="tonic", method="rk4", dt=0.01, t_end=60.0, save_at=save, max_spikes=8,
+                           forced_resets=[late])
+    states, spikes = moved({}, {}, 2.5)
+    assert np.nanmin(np.asarray(spikes)) == pytest.approx(own[0], abs=1e-9)
+    assert float(states[np.searchsorted(save, late + 0.25), 0]) < float(free({}, {}, 2.5)[0][np.searchsorted(
+        save, late + 0.25), 0]) - 3.0
+
+
+def test_forced_resets_are_refused_where_they_do_not_apply():
+    with pytest.raises(ns.NeurospikeError, match="has none"):
+        differentiable("hh", method="rk4", dt=0.01, t_end=10.0, save_at=[10.0], max_spikes=2, forced_resets=[5.0])
+    with pytest.raises(ns.NeurospikeError, match="fractional"):
+        differentiable("lif", method="fast-l1", alpha=0.8, dt=0.01, t_end=10.0, save_at=[10.0], max_spikes=2,
+                       forced_resets=[5.0])

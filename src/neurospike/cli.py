@@ -409,7 +409,8 @@ def fit(
     loss: str = typer.Option("trace", "--loss", help="trace (v), spikes (van Rossum) or both."),
     train: Optional[str] = typer.Option(None, "--train", help="Train segment START:STOP (ms); default all."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out segment START:STOP (ms) for Γ."),
-    starts: int = typer.Option(1, "--starts", help="Starting points (the preset's, then random ones)."),
+    starts: Optional[int] = typer.Option(None, "--starts", help="Starting points (the preset's, then random "
+                                         "ones); default 1, or 16 in a forced-reset phase."),
     start: Optional[List[str]] = typer.Option(None, "--start", help="Starting value NAME=VALUE (repeatable)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Preset giving the other parameters."),
     param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed parameter NAME=VALUE (repeatable)."),
@@ -427,6 +428,9 @@ def fit(
     fit_initial: bool = typer.Option(False, "--fit-initial", help="Also fit the initial v (default: the first "
                                      "sample)."),
     grow: bool = typer.Option(False, "--grow", help="Fit on growing segments, one more recorded spike each."),
+    forced_reset: Optional[bool] = typer.Option(None, "--forced-reset/--no-forced-reset", help="First fit runs "
+                                                "reset at the recorded spike times (default: on for a model "
+                                                "with a reset, trace or both loss)."),
 ) -> None:
     """Fit parameters (and the fractional order) of a model to a recording; write a report."""
     from . import fitting
@@ -445,6 +449,7 @@ def fit(
                              starts=starts, spike_mask=spike_mask, tau=tau,
                              area=area, adam_steps=adam_steps, lbfgs_steps=lbfgs_steps, cma_generations=generations,
                              seed=seed, command=command, fit_initial=fit_initial, grow=grow,
+                             forced_reset=forced_reset,
                              progress=lambda i, value: progress(i, None, f"iteration {i}, loss {value:.4g}"))
     written = fitting.write_report(result, recording, out)
     table = Table(title=f"{result.model} fitted by {result.method} ({result.loss} loss)")

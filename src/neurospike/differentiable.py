@@ -106,7 +106,7 @@ def with_amplitude(current, amplitude):
 def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None = None, save_at,
                    max_spikes: int, t0: float = 0.0, preset: str | None = None, current=None,
                    events: str = "located", max_rate: float = DEFAULT_MAX_RATE_HZ, alpha=None,
-                   mode: str = "forward") -> Callable:
+                   mode: str = "forward", forced_resets=None, forced_window: float = 4.0) -> Callable:
     """A pure, traceable function ``f(params, initial, amplitude) -> (states, spike_times)`` of the fixed-step
     run of ``model`` (a name or model) with ``method`` (a fixed-step method's name or object, or an L1 method:
     ``fast-l1``, ``l1``, ``l1-explicit``) and step ``dt``.
@@ -126,6 +126,11 @@ def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None
     sum of exponentials with the node counts chosen for the given ``alpha``, :func:`~neurospike.solvers.
     fractional.exponential_sum_terms`). States of order 1 stay integer-order. ``save_at`` must be grid nodes
     t0 + k·dt; forward mode only (the loop's while loops).
+
+    ``forced_resets``: times (ms; e.g. a recording's spike times) at which the model's reset map is applied
+    unless it spiked itself within ``forced_window`` ms before (:mod:`neurospike.solvers.fixed_step`): the run
+    between recorded spikes starts from the reset state, as in fitting with forced resets (Jolivet, Lewis &
+    Gerstner 2004). They become grid nodes; fixed-step methods of a model with a reset only.
     """
     if mode not in ("forward", "reverse"):
         raise NeurospikeError(f"mode={mode!r}: use 'forward' or 'reverse'")
@@ -134,15 +139,26 @@ def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None
                       max_rate=max_rate, alpha=alpha)
     model = problem.model
     chosen_method = methods.get(method) if isinstance(method, str) else method
+    forced = np.sort(np.asarray([] if forced_resets is None else forced_resets, dtype=float).ravel())
+    if forced.size and (model.spike is None or model.spike.reset is None):
+        raise NeurospikeError(f"forced resets need a model with a reset; {model.name!r} has none")
     if isinstance(chosen_method, methods.Fractional) or problem.orders is not None:
+        if forced.size:
+            raise NeurospikeError("forced resets are not available for fractional runs; use a fixed-step method")
         chosen_method.check(problem)
         return _fractional(problem, chosen_method, int(max_spikes), mode)
     scheme = _scheme(method)
     dt, t0, t_end, save_at = problem.dt, problem.t0, problem.t_end, problem.save_at
     current_of = _amplitude_to_current(problem.current)
     breaks = [] if getattr(scheme, "input_at_step_start", False) else list(current_of(1.0).discontinuities())
-    nodes = fixed_step.time_grid(t0, t_end, dt, [*breaks, *save_at])
+    forced = forced[(forced > t0) & (forced <= t_end)]
+    nodes = fixed_step.time_grid(t0, t_end, dt, [*breaks, *save_at, *forced])
     record_index = np.searchsorted(nodes, save_at - 1e-9 * dt)
+    forced_steps = None
+    if forced.size:  # step i ends at node i + 1
+        flags = np.zeros(len(nodes) - 1, dtype=bool)
+        flags[np.argmin(np.abs(nodes[1:, None] - forced[None, :]), axis=0)] = True
+        forced_steps = (jnp.asarray(flags), jnp.asarray(float(forced_window)))
     max_spikes = int(max_spikes)
     if mode == "forward":
         capacity = int(math.ceil(fixed_step.BLOCK * dt * max_rate / 1000.0)) + 2
@@ -155,11 +171,11 @@ def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None
         values, y0, input_current = _inputs(problem, current_of, params, initial, amplitude)
         args = (config, values, input_current, y0, jnp.asarray(nodes), jnp.asarray(problem.min_interval))
         if mode == "forward":
-            trace, spikes, counts, status = fixed_step.run(*args)
+            trace, spikes, counts, status = fixed_step.run(*args, forced=forced_steps)
             times = spikes[0]
             taken = jnp.arange(times.shape[1])[None, :] < jnp.minimum(counts, times.shape[1])[:, None]
         else:
-            trace, spikes, count, status = fixed_step.run_every_step(*args)
+            trace, spikes, count, status = fixed_step.run_every_step(*args, forced=forced_steps)
             times = spikes[0]
             taken = jnp.arange(times.shape[0]) < count
         halted = status["halted"] & (status["halt_code"] != fixed_step.OK)

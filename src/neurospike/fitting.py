@@ -28,6 +28,16 @@ Parameters are searched inside their ``Parameter.range`` through the smooth boun
 - ``"cma"``: CMA-ES (the ``cma`` package, Hansen) on θ, each generation's population evaluated as one vmapped
   compiled call: the gradient-free baseline.
 
+Forced resets (``forced_reset``; by default on for a model with a reset, a trace or both loss and recorded spikes
+in the train segment): a first phase fits the trace loss of runs that are reset at the recorded spike times
+(Jolivet, Lewis & Gerstner 2004; unless the model spiked itself within ``FORCED_RESET_WINDOW_MS`` before), so
+every inter-spike interval starts from the reset state whatever the parameters. That loss is smooth in the
+parameters: it has no minimum per way of misplacing the spikes and no no-spike plateau, which is where a free
+run's trace loss traps descent and CMA-ES from 30 % off (docs/fit.md). ``gradient`` runs Adam from ``starts``
+points (default ``FORCED_STARTS``) and least squares from the best; ``cma`` runs CMA-ES with σ0 =
+``FORCED_CMA_SIGMA``. The second phase fits the free run's loss from there (least squares or L-BFGS without
+Adam; CMA-ES with σ0 = ``POLISH_CMA_SIGMA``).
+
 Uncertainty: for the trace and both losses the Gauss–Newton covariance of the trace's residuals s² (JᵀJ)⁻¹ with
 J = ∂v_model/∂p at the optimum and s² = SSR/(N − P); otherwise the inverse Hessian of the loss (jax, forward
 over forward) scaled the same way. When JᵀJ (or the Hessian) is numerically singular (condition number above
@@ -63,6 +73,10 @@ CMA_SIGMA = 0.3  # CMA-ES initial step in θ (the logistic coordinate): ~7 % of 
 INITIAL_RANGE = 15.0  # mV: the fitted initial v stays within this of the first sample
 DEFAULT_TAU_MS = 10.0  # van Rossum time constant of the spike loss
 COINCIDENCE_WINDOW_MS = 4.0  # Γ's Δ (Jolivet et al. 2008)
+FORCED_RESET_WINDOW_MS = COINCIDENCE_WINDOW_MS  # a model spike this close before a recorded one stands for it
+FORCED_STARTS = 16  # default starts of the forced-reset phase (cheap, smooth: a vmapped multi-start)
+FORCED_CMA_SIGMA = 1.0  # CMA-ES initial step of the forced-reset phase (its loss is smooth: search widely)
+POLISH_CMA_SIGMA = 0.05  # CMA-ES initial step of the free phase after the forced-reset one
 
 
 @dataclass
@@ -169,11 +183,11 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
         train: tuple[float, float] | None = None, test: tuple[float, float] | None = None,
         start: dict[str, float] | None = None, fixed: dict[str, float] | None = None,
         bounds: dict[str, tuple[float, float]] | None = None,
-        starts: int = 1, spike_mask: float | None = None, tau: float = DEFAULT_TAU_MS, area: float | None = None,
+        starts: int | None = None, spike_mask: float | None = None, tau: float = DEFAULT_TAU_MS, area: float | None = None,
         adam_steps: int = 200, learning_rate: float = 0.05, lbfgs_steps: int = 100, cma_generations: int = 60,
         cma_population: int | None = None, seed: int = 0, spike_threshold: float | None = None,
         spikes: Sequence[float] | None = None, grow: bool = False, fit_initial: bool = False,
-        progress: Callable[[int, float], None] | None = None, command: str = "") -> Fit:
+        forced_reset: bool | None = None, progress: Callable[[int, float], None] | None = None, command: str = "") -> Fit:
     """Fit ``params`` (names of ``model``'s parameters) and, with ``alpha="fit"``, the fractional order, so that
     the run of ``model`` under ``recording``'s input reproduces its v (``loss``: "trace", "spikes" or "both")
     on the ``train`` segment (default: all of it); see the module docstring. ``alpha``: None (integer order), a
@@ -186,6 +200,8 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     t0, biased g_L by −50 %). ``grow``: fit on growing segments (above).
     ``spikes``: the recorded spike times (ms), when v's upward crossings of ``spike_threshold`` (default 0 mV,
     or the model's level) do not show them (a recording of a reset model sampled between peak and reset).
+    ``forced_reset``: a first phase with resets at the recorded spike times (module docstring); None: on where
+    it applies. ``starts``: starting points (default 1, or ``FORCED_STARTS`` with a forced-reset phase).
     Returns a :class:`Fit`."""
     began_all = time.perf_counter()
     model = models.get(model)
@@ -202,7 +218,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
                                   f"{', '.join(model.params)}")
     if len(set(names)) != len(names):
         raise NeurospikeError(f"params {names!r} name a parameter twice")
-    if not (isinstance(starts, int) and starts >= 1):
+    if not (starts is None or isinstance(starts, int) and starts >= 1):
         raise NeurospikeError(f"starts={starts!r} must be a positive integer")
     if not (tau > 0 and math.isfinite(tau)):
         raise NeurospikeError(f"tau={tau!r} must be a positive number of ms")
@@ -278,77 +294,78 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     padded_data[:len(train_spikes)] = train_spikes
     weights_j, sample_v_j, data_j = jnp.asarray(weights), jnp.asarray(sample_v), jnp.asarray(padded_data)
     fixed = {k: float(v) for k, v in defaults.items()}
-
-    def simulate_theta(theta):
-        values = space.values(theta)
-        named = dict(zip(space.names, values))
-        order = named.pop("alpha", None)  # None: the fixed orders given to differentiable
-        start_state = {observed: named.pop(f"{observed}(0)", initial[observed])}
-        point = {**fixed, **named}
-        if fractional:
-            states, spikes = run(point, start_state, 1.0, order)
-        else:
-            states, spikes = run(point, start_state, 1.0)
-        return states[:, state_index], spikes
-
+    resettable = model.spike is not None and model.spike.reset is not None
+    if forced_reset and not (resettable and loss != "spikes" and len(train_spikes) and not fractional):
+        raise NeurospikeError("forced_reset needs a model with a reset, an integer-order run, a trace or both loss "
+                              f"and recorded spikes in the train segment ({model.name!r}, loss {loss!r}, "
+                              f"{len(train_spikes)} train spikes)")
+    if forced_reset is None:
+        forced_reset = resettable and loss != "spikes" and len(train_spikes) > 0 and not fractional
+    if starts is None:
+        starts = FORCED_STARTS if forced_reset and method == "gradient" else 1
     sample_times_j = jnp.asarray(sample_times)
-
-    def scaled_residuals(theta, stop):
-        """r with Σ r² = the trace loss (the MSE over the samples up to ``stop``)."""
-        trace, _ = simulate_theta(theta)
-        weight = weights_j * (sample_times_j <= stop)
-        return jnp.sqrt(weight / jnp.maximum(jnp.sum(weight), 1.0)) * (trace - sample_v_j)
-
-    def objective(theta, stop=train[1]):
-        """The loss on the train samples and spikes up to ``stop`` (the growing stages; traced)."""
-        trace, spikes = simulate_theta(theta)
-        weight = weights_j * (sample_times_j <= stop)
-        mse = jnp.sum(weight * (trace - sample_v_j) ** 2) / jnp.maximum(jnp.sum(weight), 1.0)
-        if loss == "trace":
-            value = mse
-        else:
-            data_until = jnp.where(data_j <= stop, data_j, jnp.nan)
-            distance = metrics.van_rossum_squared(jnp.where(spikes <= stop, spikes, jnp.nan), data_until, tau)
-            count = jnp.maximum(jnp.sum(data_until <= stop), 1)
-            value = distance if loss == "spikes" else mse / variance + distance / count
-        return jnp.where(jnp.isfinite(value), value, jnp.inf)
-
+    free = _losses(run, space, fixed, fractional, observed, initial, state_index, weights_j, sample_times_j,
+                   sample_v_j, data_j, loss, tau, variance)
+    phases = []  # (label, its losses, its stops)
+    if forced_reset:
+        forced_run = differentiable(model, method=solver, dt=dt, t0=train[0], t_end=train[1], save_at=sample_times,
+                                    max_spikes=max_spikes, preset=preset, current=lambda amplitude: current,
+                                    forced_resets=train_spikes, forced_window=FORCED_RESET_WINDOW_MS)
+        phases.append(("forced reset", _losses(forced_run, space, fixed, fractional, observed, initial, state_index,
+                                               weights_j, sample_times_j, sample_v_j, data_j, "trace", tau,
+                                               variance), [train[1]]))
     stops = [train[1]]
     if grow:  # one more recorded spike per stage (module docstring)
         ends = [(a + b) / 2 for a, b in zip(train_spikes[:-1], train_spikes[1:])]
         stops = [float(e) for e in ends if e > sample_times[0]] + [train[1]]
+    phases.append(("", free, stops))
     theta0 = space.theta([start_values[n] for n in space.names])
     rng = np.random.default_rng(seed)
     thetas = np.stack([theta0] + [theta0 + rng.uniform(-1.5, 1.5, theta0.shape) for _ in range(starts - 1)])
     history: list[dict[str, Any]] = []
     compile_began = time.perf_counter()
     # compiled on first call; the calls below compile what this fit will use, so compile_time is theirs
-    batched_objective = jit(jax.vmap(objective, in_axes=(0, None)))
-    residuals_and_jacobian = jit(lambda th, stop: (scaled_residuals(th, stop),
-                                                   jax.jacfwd(scaled_residuals)(th, stop)))
-    if method == "gradient":
-        value_and_gradient = jit(jax.vmap(lambda th, stop: (objective(th, stop), jax.jacfwd(objective)(th, stop)),
-                                          in_axes=(0, None)))
-        if adam_steps > 0 or loss != "trace":  # Adam, or L-BFGS on a spike loss
-            jax.block_until_ready(value_and_gradient(thetas, stops[0]))
-        if loss == "trace" and lbfgs_steps > 0:
-            jax.block_until_ready(residuals_and_jacobian(jnp.asarray(thetas[0]), stops[0]))
-    else:
-        jax.block_until_ready(batched_objective(thetas, stops[0]))
+    compiled = []
+    for index, (label, (scaled_residuals, objective), phase_stops) in enumerate(phases):
+        functions = {"batched": jit(jax.vmap(objective, in_axes=(0, None))),
+                     "residuals_and_jacobian": jit(lambda th, stop, r=scaled_residuals:
+                                                   (r(th, stop), jax.jacfwd(r)(th, stop)))}
+        trace_loss = loss == "trace" or label
+        if method == "gradient":
+            functions["value_and_gradient"] = jit(jax.vmap(
+                lambda th, stop, f=objective: (f(th, stop), jax.jacfwd(f)(th, stop)), in_axes=(0, None)))
+            adam = adam_steps if index == 0 else 0  # after a forced-reset phase the start is in the basin
+            if adam > 0 or not trace_loss:  # Adam, or L-BFGS on a spike loss
+                jax.block_until_ready(functions["value_and_gradient"](thetas, phase_stops[0]))
+            if trace_loss and lbfgs_steps > 0:
+                jax.block_until_ready(functions["residuals_and_jacobian"](jnp.asarray(thetas[0]), phase_stops[0]))
+        else:
+            jax.block_until_ready(functions["batched"](thetas, phase_stops[0]))
+        compiled.append(functions)
+    if len(phases) == 1 or method != "gradient":  # the free phase's objective (final loss) when not yet compiled
+        jax.block_until_ready(compiled[-1]["batched"](thetas[:1], train[1]))
     compile_time = time.perf_counter() - compile_began
     evaluations = 0
-    for stage, stop in enumerate(stops):
-        label = f"stage {stage + 1}/{len(stops)}" if len(stops) > 1 else ""
-        if method == "gradient":
-            theta, count = _gradient(lambda th, stop=stop: value_and_gradient(th, stop), thetas, space, adam_steps,
-                                     learning_rate, lbfgs_steps, history, progress, label,
-                                     None if loss != "trace" else
-                                     (lambda th, stop=stop: residuals_and_jacobian(th, stop)))
-        else:
-            theta, count = _cma(lambda th, stop=stop: batched_objective(th, stop), thetas[0], space,
-                                cma_generations, cma_population, seed, history, progress, label)
-        thetas = np.asarray(theta)[None]  # the next stage goes on from the best point
-        evaluations += count
+    for index, ((label, _, phase_stops), functions) in enumerate(zip(phases, compiled)):
+        trace_loss = loss == "trace" or label
+        for stage, stop in enumerate(phase_stops):
+            stage_label = " ".join(filter(None, [label, f"stage {stage + 1}/{len(phase_stops)}"
+                                                 if len(phase_stops) > 1 else ""]))
+            if method == "gradient":
+                theta, count = _gradient(lambda th, stop=stop: functions["value_and_gradient"](th, stop), thetas,
+                                         space, adam_steps if index == 0 else 0, learning_rate, lbfgs_steps,
+                                         history, progress, stage_label,
+                                         (lambda th, stop=stop: functions["residuals_and_jacobian"](th, stop))
+                                         if trace_loss else None)
+            else:
+                sigma = CMA_SIGMA if len(phases) == 1 else FORCED_CMA_SIGMA if index == 0 else POLISH_CMA_SIGMA
+                theta, count = _cma(lambda th, stop=stop: functions["batched"](th, stop), thetas[0], space,
+                                    cma_generations, cma_population, seed, history, progress, stage_label, sigma)
+            thetas = np.asarray(theta)[None]  # the next stage goes on from the best point
+            evaluations += count
+    batched_objective = compiled[-1]["batched"]
+    residuals_and_jacobian = compiled[-1]["residuals_and_jacobian"]
+    objective = lambda th: free[1](th, train[1])  # noqa: E731
     best_loss = float(batched_objective(jnp.asarray(theta)[None], train[1])[0])
     fitted = dict(zip(space.names, map(float, space.values(jnp.asarray(theta)))))
     errors, notes = _standard_errors(loss, lambda th: residuals_and_jacobian(th, train[1]), objective, theta, space,
@@ -372,6 +389,41 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
                gamma_train=float(gamma_train), gamma_test=None if gamma_test is None else float(gamma_test),
                data_spikes=data_spikes, compile_time_s=compile_time, fit_time_s=fit_time, evaluations=evaluations,
                solver=solver, dt=dt, notes=notes, command=command)
+
+
+def _losses(run, space, fixed, fractional, observed, initial, state_index, weights, sample_times, sample_v, data,
+            loss, tau, variance):
+    """(scaled_residuals(θ, stop), objective(θ, stop)) of the traced ``run``: the residuals r with Σ r² = the
+    trace loss, and the ``loss`` (module docstring) on the train samples and spikes up to ``stop`` (the growing
+    stages; traced)."""
+
+    def simulate_theta(theta):
+        named = dict(zip(space.names, space.values(theta)))
+        order = named.pop("alpha", None)  # None: the fixed orders given to differentiable
+        start_state = {observed: named.pop(f"{observed}(0)", initial[observed])}
+        point = {**fixed, **named}
+        states, spikes = run(point, start_state, 1.0, order) if fractional else run(point, start_state, 1.0)
+        return states[:, state_index], spikes
+
+    def scaled_residuals(theta, stop):
+        trace, _ = simulate_theta(theta)
+        weight = weights * (sample_times <= stop)
+        return jnp.sqrt(weight / jnp.maximum(jnp.sum(weight), 1.0)) * (trace - sample_v)
+
+    def objective(theta, stop):
+        trace, spikes = simulate_theta(theta)
+        weight = weights * (sample_times <= stop)
+        mse = jnp.sum(weight * (trace - sample_v) ** 2) / jnp.maximum(jnp.sum(weight), 1.0)
+        if loss == "trace":
+            value = mse
+        else:
+            data_until = jnp.where(data <= stop, data, jnp.nan)
+            distance = metrics.van_rossum_squared(jnp.where(spikes <= stop, spikes, jnp.nan), data_until, tau)
+            count = jnp.maximum(jnp.sum(data_until <= stop), 1)
+            value = distance if loss == "spikes" else mse / variance + distance / count
+        return jnp.where(jnp.isfinite(value), value, jnp.inf)
+
+    return scaled_residuals, objective
 
 
 def _within(times, segment):
@@ -460,8 +512,9 @@ def _gradient(value_and_gradient, thetas, space, adam_steps, learning_rate, lbfg
     return best_theta, evaluations + single["count"]
 
 
-def _cma(batched_objective, theta0, space, generations, population, seed, history, progress, stage):
-    """CMA-ES (``cma``) on θ from the start, σ0 = ``CMA_SIGMA`` in θ."""
+def _cma(batched_objective, theta0, space, generations, population, seed, history, progress, stage,
+         sigma=CMA_SIGMA):
+    """CMA-ES (``cma``) on θ from the start, σ0 = ``sigma`` in θ."""
     try:
         import cma
     except ImportError:
@@ -470,7 +523,7 @@ def _cma(batched_objective, theta0, space, generations, population, seed, histor
     options = {"seed": seed + 1, "verbose": -9, "maxiter": generations, "tolfun": 1e-12}
     if population:
         options["popsize"] = int(population)
-    strategy = cma.CMAEvolutionStrategy(np.asarray(theta0, dtype=float), CMA_SIGMA, options)
+    strategy = cma.CMAEvolutionStrategy(np.asarray(theta0, dtype=float), sigma, options)
     evaluations, generation = 0, 0
     while not strategy.stop():
         candidates = strategy.ask()

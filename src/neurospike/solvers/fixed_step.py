@@ -11,6 +11,11 @@ step is finished from the reset state, possibly with more spikes (up to ``MAX_EV
 ``events="step"`` the reset is applied after the step, as the seed study (and figure1.m) did. All of it is
 :func:`.events.step_events` (the same function the population loop vmaps).
 
+Forced resets (``forced``, for fitting: Jolivet, Lewis & Gerstner 2004): the reset map applied at given nodes
+(recorded spike times) unless the model spiked itself within a window before, so the run between two recorded
+spikes starts from the reset state whether or not the model reached its threshold (a forced reset is not a
+recorded spike; it opens the refractory period).
+
 Guards: a state that turns non-finite or spikes faster than ``max_rate`` (a Zeno cascade of resets) halts the
 run; what was computed up to there is kept and the status says when and why (:mod:`.events`).
 """
@@ -27,7 +32,7 @@ import numpy as np
 
 from .events import (BISECTION_STEPS, MAX_EVENTS_PER_STEP, NON_FINITE, OK, RATE_EXCEEDED,  # noqa: F401
                      EventRule, crossing, guard_finite, halt, method_interpolant, new_status, no_events,
-                     step_events)
+                     reset_state, step_events)
 from .methods import VectorField
 
 BLOCK = 256
@@ -97,7 +102,20 @@ def method_events(config: LoopConfig, params, field, status, start, y, y_next, s
                        bounded=config.bounded_events)
 
 
-def _step(config: LoopConfig, params, current, carry, node):
+def forced_reset(config: LoopConfig, params, status, y, t_next, now, window):
+    """The reset map at ``t_next`` when ``now`` (a forced-reset node) and the model has not spiked within
+    ``window`` ms before it (then its own spike stands for the recorded one); opens the refractory period."""
+    apply = now & (t_next - status["last"] > window) & ~status["halted"]
+    y = jnp.where(apply, reset_state(config.events, params, y), y)
+    if config.refractory_name is not None:
+        end = jnp.where(apply, t_next + params[config.refractory_name], status["refractory_end"])
+        status = dict(status, refractory_end=end)
+    return y, status
+
+
+def _step(config: LoopConfig, params, current, carry, node, forced=None):
+    """One step from ``node`` = (t, h, t_ref) with its events; ``forced``: None or (this step ends at a forced
+    reset, the window)."""
     t, h, t_ref = node
     field = VectorField(config.derivatives, params, current, t_ref, config.groups)
     y, status = carry["y"], carry["status"]
@@ -132,6 +150,8 @@ def _step(config: LoopConfig, params, current, carry, node):
     else:
         y_new = y_next
 
+    if forced is not None:
+        y_new, status = forced_reset(config, params, status, y_new, t_next, *forced)
     status, y_new = guard_finite(status, y_new, y, t)
     carry = dict(carry, y=y_new, status=status)
     return carry, y_new
@@ -171,10 +191,10 @@ def _fast_steps(config: LoopConfig, params, current, trace, y0, nodes, start, st
     return jax.lax.fori_loop(start, stop, body, trace)
 
 
-def _first_flagged(config: LoopConfig, params, trace, y0, first, start, stop):
+def _first_flagged(config: LoopConfig, params, trace, y0, first, start, stop, forced=None):
     """The index in the block beginning at step ``first`` of the first step in ``start`` … ``stop − 1`` that needs
-    the careful loop (a crossing as ``_step`` detects it, or a non-finite state), ``BLOCK`` if none; found at
-    once from the rows of fast steps, not in every step."""
+    the careful loop (a crossing as ``_step`` detects it, a non-finite state, a forced reset), ``BLOCK`` if none;
+    found at once from the rows of fast steps, not in every step."""
     size = min(BLOCK, trace.shape[0])
     base = jnp.minimum(first, trace.shape[0] - size)  # the rows looked at: the block's, shifted back at the end
     after = jax.lax.dynamic_slice_in_dim(trace, base, size, 0)
@@ -184,10 +204,13 @@ def _first_flagged(config: LoopConfig, params, trace, y0, first, start, stop):
         before = jnp.concatenate([_state_before(trace, y0, base)[k:k + 1], after[:-1, k]])
         bad = bad | crossing(config.events, level, before, after[:, k])
     steps = base + jnp.arange(size)
+    if forced is not None:
+        bad = bad | forced[0][steps]
     return jnp.min(jnp.where(bad & (steps >= start) & (steps < stop), steps - first, BLOCK))
 
 
-def _careful_steps(config: LoopConfig, params, current, trace, y0, status, nodes, first, stop, offset, capacity):
+def _careful_steps(config: LoopConfig, params, current, trace, y0, status, nodes, first, stop, offset, capacity,
+                   forced=None):
     """Finish the block of steps ``first`` … ``stop − 1`` from step ``first + offset`` on: each step that needs
     care (a flagged step, and every step once halted) goes through ``_step`` with events; after those, the rest
     of the block is stepped fast again up to the next flagged step. Returns the trace, the
@@ -195,7 +218,7 @@ def _careful_steps(config: LoopConfig, params, current, trace, y0, status, nodes
 
     def careful_step(loop):
         i, trace, inner = loop
-        inner, _ = _step(config, params, current, inner, _node(config, nodes, i))
+        inner, _ = _step(config, params, current, inner, _node(config, nodes, i), _forced_at(forced, i))
         return i + 1, jax.lax.dynamic_update_index_in_dim(trace, inner["y"], i, 0), inner
 
     def body(loop):  # a flagged step and the steps needing care after it, then fast to the next flagged step
@@ -204,7 +227,7 @@ def _careful_steps(config: LoopConfig, params, current, trace, y0, status, nodes
         i, trace, inner = jax.lax.while_loop(lambda loop: (loop[0] < stop) & loop[2]["status"]["halted"],
                                              careful_step, loop)
         trace = _fast_steps(config, params, current, trace, y0, nodes, i, stop, inner["status"]["refractory_end"])
-        return first + _first_flagged(config, params, trace, y0, first, i, stop), trace, inner
+        return first + _first_flagged(config, params, trace, y0, first, i, stop, forced), trace, inner
 
     n = y0.shape[0]
     spikes = (jnp.full((capacity,), jnp.nan), jnp.full((capacity, n), jnp.nan), jnp.full((capacity, n), jnp.nan))
@@ -214,14 +237,19 @@ def _careful_steps(config: LoopConfig, params, current, trace, y0, status, nodes
     return trace, inner["status"], inner["spikes"]
 
 
-def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=None):
+def _forced_at(forced, i):
+    return None if forced is None else (forced[0][i], forced[1])
+
+
+def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=None, forced=None):
     """Integrate over ``nodes`` in blocks of ``BLOCK`` steps. A block is first stepped without event handling;
     only from the first step that needs care (a spike, a non-finite state, a halt) on is a block finished by
     ``_careful_steps``, so the common case costs little more than the bare method
     (docs/benchmarks.md#single-neuron-and-cli).
 
     ``carried`` continues an earlier run (the live app's chunks): its final status's ``refractory_end`` and
-    ``last`` spike time, so a refractory period and the rate guard span the join.
+    ``last`` spike time, so a refractory period and the rate guard span the join. ``forced``: None, or (a boolean
+    per step: the step ends at a forced reset, the window in ms; see the module docstring).
 
     Returns the trace (one state per node after the first), the spike records per block (NaN-padded, with
     counts) and the final status. Compiled once per (config, shapes); parameters and input are traced."""
@@ -245,12 +273,12 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=No
         halted = status["halted"]  # then the fast steps would be wasted
         trace = _fast_steps(config, params, current, trace, y0, nodes, jnp.where(halted, stop, first), stop,
                             status["refractory_end"])
-        offset = _first_flagged(config, params, trace, y0, first, first, stop)
+        offset = _first_flagged(config, params, trace, y0, first, first, stop, forced)
         careful = halted | (offset < BLOCK)
 
         def redo(status, trace, spikes, counts):  # the fast steps before ``offset`` need no redoing
             trace, status, block = _careful_steps(config, params, current, trace, y0, status, nodes, first, stop,
-                                                  offset, capacity)
+                                                  offset, capacity, forced)
             spikes = tuple(buffer.at[index].set(part) for buffer, part in zip(spikes, block))
             return status, trace, spikes, counts.at[index].set(status["count"])
 
@@ -263,7 +291,7 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=No
     return trace, spikes, counts, status
 
 
-def run_every_step(config: LoopConfig, params, current, y0, nodes, min_interval):
+def run_every_step(config: LoopConfig, params, current, y0, nodes, min_interval, forced=None):
     """Every step through the careful step (events checked in each), as one ``lax.scan``: the same results as
     :func:`run` (which steps fast and redoes only flagged steps), slower, but with ``config.bounded_events`` and a
     method without inner while loops (not backward-euler's Newton iteration) reverse-mode differentiable. Each
@@ -279,6 +307,7 @@ def run_every_step(config: LoopConfig, params, current, y0, nodes, min_interval)
     status = dict(new_status(min_interval, dtype=y0.dtype), count=jnp.asarray(0))
     spikes = (jnp.full((capacity,), jnp.nan), jnp.full((capacity, n), jnp.nan), jnp.full((capacity, n), jnp.nan))
     carry = {"y": y0, "status": status, "spikes": spikes}
-    step = jax.checkpoint(lambda carry, i: _step(config, params, current, carry, _node(config, nodes, i)))
+    step = jax.checkpoint(lambda carry, i: _step(config, params, current, carry, _node(config, nodes, i),
+                                                 _forced_at(forced, i)))
     carry, trace = jax.lax.scan(step, carry, jnp.arange(nodes.shape[0] - 1))
     return trace, carry["spikes"], carry["status"]["count"], carry["status"]
