@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check install browser bench docs clean
+.PHONY: demo test check install browser bench bench-fit docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,10 +50,24 @@ bench: $(STAMP) $(BENCH)/.installed browser
 	$(BIN)/python benchmarks/pinn.py
 	$(BIN)/python benchmarks/app.py
 
+# The fitting benchmark (docs/fit.md) against brian2modelfitting's TraceFitter + Nevergrad, which lives in a venv of
+# its own without neurospike: brian2modelfitting 0.4 pins nevergrad 0.3.0, which uses np.float (gone in numpy 1.24),
+# so numpy 1.23.5 and the scipy, pandas, scikit-learn, lmfit that still take it.
+MODELFITTING := .venv-modelfitting
+$(MODELFITTING)/.installed:
+	test -x $(MODELFITTING)/bin/python || $(PYTHON) -m venv $(MODELFITTING)
+	$(MODELFITTING)/bin/python -m pip install --quiet "numpy==1.23.5" "brian2==2.9.0" "brian2modelfitting==0.4" \
+		"nevergrad==0.3.0" "bayesian-optimization==1.5.0" "scipy==1.15.3" "pandas==2.3.3" "scikit-learn==1.7.2" \
+		"lmfit==1.3.2" "scikit-optimize==0.10.2" "efel==5.7.34" "cma==4.5.0" "Cython==3.3.1" setuptools
+	touch $@
+
+bench-fit: $(STAMP) $(MODELFITTING)/.installed
+	$(BIN)/python benchmarks/fit.py
+
 # Regenerate the Izhikevich (2004) pattern table in docs/.
 docs: $(STAMP)
 	$(BIN)/python docs/izhikevich_patterns.py
 	$(BIN)/python docs/fractional_figure.py
 
 clean:
-	rm -rf $(VENV) $(BENCH) report
+	rm -rf $(VENV) $(BENCH) $(MODELFITTING) report

@@ -85,6 +85,46 @@ def fo_lif():
     report("FO-LIF alpha from 0.8 (spikes)", result, {"alpha": 0.7}, 0.0, time.perf_counter() - began)
 
 
+def brian2modelfitting(recording_csv, names, bounds, target_mse, budget_s, train_end=None, *, spikes=None,
+                       spike_mask=None, n_samples=30, substeps=1, seed=0, extra=()) -> dict:
+    """The Izhikevich 2007 RS fit by brian2modelfitting (TraceFitter + Nevergrad DE), run by
+    benchmarks/brian2modelfitting_izhikevich.py in .venv-modelfitting (numpy < 2, no neurospike).
+
+    ``recording_csv``: header ``t,v,I`` (ms, mV, pA), as ``np.savetxt(path, np.column_stack([t, v, I]),
+    header="t,v,I", delimiter=",", comments="")`` writes it; ``names``: some of k, a, b, c, d; ``bounds``: {name:
+    (low, high)} in nS/mV, 1/ms, nS, mV, pA; ``target_mse``: a trace MSE in mV² or several (the fit stops at the
+    smallest); ``budget_s``: wall seconds; ``train_end``: fit only t ≤ train_end (ms); ``spikes`` (ms) with
+    ``spike_mask`` (ms): samples within ± spike_mask of a spike left out, as ns.fit's spike_mask. Returns the
+    script's JSON: reached, seconds_to_target (the smallest target), seconds_to {target: s}, best_mse (mV², the
+    mean over the fitted samples of (v_model − v_data)², as ns.fit's trace loss), best_params, rounds, n_samples,
+    history [[s, best_mse], ...], versions, ..."""
+    import json
+    import os
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    python = os.path.join(here, os.pardir, ".venv-modelfitting", "bin", "python")
+    if not os.path.exists(python):
+        raise FileNotFoundError(f"{python} is missing: brian2modelfitting needs a venv of its own (numpy < 2), "
+                                "run `make .venv-modelfitting/.installed`")
+    targets = [target_mse] if np.ndim(target_mse) == 0 else list(target_mse)
+    command = [python, os.path.join(here, "brian2modelfitting_izhikevich.py"), str(recording_csv),
+               "--params", ",".join(names),
+               "--bounds", json.dumps({name: [float(bounds[name][0]), float(bounds[name][1])] for name in names}),
+               "--target", ",".join(repr(float(t)) for t in targets), "--budget", repr(float(budget_s)),
+               "--n-samples", str(n_samples), "--substeps", str(substeps), "--seed", str(seed), *extra]
+    if train_end is not None:
+        command += ["--train-end", repr(float(train_end))]
+    if spike_mask and spikes is not None and len(spikes):
+        command += ["--spikes", ",".join(repr(float(s)) for s in spikes), "--spike-mask", repr(float(spike_mask))]
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # the other venv's own numpy
+    result = subprocess.run(command, capture_output=True, text=True, timeout=float(budget_s) + 600, env=env)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"brian2modelfitting run failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
 CASES = {"lif": lif, "hh": hh, "rs": rs, "fo-lif": fo_lif}
 
 if __name__ == "__main__":
