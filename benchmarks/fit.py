@@ -21,9 +21,12 @@ from neurospike.data import Recording
 
 def recording(model, params, current, unit, t_end, dt, sample, noise, seed=0, **options):
     truth = ns.simulate(model, params=params, current=current, t_end=t_end, dt=dt, **options)
-    t = np.arange(0.0, t_end + 1e-9, sample)
+    per_ms = round(1.0 / sample)
+    t = np.arange(round(t_end * per_ms) + 1) / per_ms  # exact decimal sample times (t[1010] == 101.0)
     v = truth.at(t)["v"] + np.random.default_rng(seed).normal(0.0, noise, t.size)
-    values = np.asarray(current(t)) if callable(current) else np.full(t.size, float(current))
+    # the command as a DAC plays it: each sample holds the value just after its time over the next interval (a
+    # step that starts at a sample time shows there, not one sample late)
+    values = np.asarray(current(t + 1e-9)) if callable(current) else np.full(t.size, float(current))
     return Recording(t, v, values, unit), truth
 
 
@@ -61,12 +64,13 @@ def hh():
     report("HH 10 % off", result, true, 1.0, time.perf_counter() - began)
 
 
-def rs():
+def rs(brian2_budget_s=120.0):
     true = {"k": 0.7, "a": 0.03, "b": -2.0, "c": -50.0, "d": 100.0}
     preset = ns.models.get("izhikevich2007").preset("rs")
     data, truth = recording("izhikevich2007", true, preset.current, "pA", 1000.0, 0.01, 0.1, 0.5, preset="rs",
                             method="rk4")
     start = {name: value * (1.3 if i % 2 == 0 else 0.7) for i, (name, value) in enumerate(true.items())}
+    results = {}
     for method, forced in (("gradient", True), ("cma", True), ("cma", False)):
         began = time.perf_counter()
         result = ns.fit("izhikevich2007", data, list(true), start=start, method=method, loss="trace",
@@ -74,6 +78,46 @@ def rs():
                         lbfgs_steps=100, fit_initial=True, forced_reset=forced)
         label = "forced-reset phase, then the free run" if forced else "free run only"
         report(f"RS 30 % off ({method}, {label})", result, true, 0.5, time.perf_counter() - began)
+        print(f"  spikes: {len(result.trajectory.spikes)} fitted, {len(truth.spikes)} true; largest spike-time "
+              f"error {_spike_error(result.trajectory.spikes, truth.spikes):.3g} ms")
+        results[method, forced] = result
+    # brian2modelfitting (TraceFitter, Nevergrad DE) on the same recording, segment, mask and bounds
+    import os
+    import tempfile
+
+    model = ns.models.get("izhikevich2007")
+    bounds = {name: model.params[name].range for name in true}
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "rs.csv")
+        np.savetxt(path, np.column_stack([data.t, data.v, data.current_in("pA")]), header="t,v,I", delimiter=",",
+                   comments="")
+        try:
+            brian = brian2modelfitting(path, list(true), bounds, [1.0, 0.3], brian2_budget_s, train_end=700.0,
+                                       spikes=truth.spikes, spike_mask=2.0)
+        except FileNotFoundError as error:
+            print(f"\nbrian2modelfitting skipped: {error}")
+            return
+    best = brian["best_mse"]
+    print(f"\nRS in brian2modelfitting ({brian.get('versions', {})}): best trace MSE {best:.4g} after "
+          f"{brian['rounds']} rounds of {brian['n_samples']} in {brian_budget_text(brian, brian2_budget_s)}; "
+          f"reached 1.0: {brian['seconds_to'].get('1.0')}, 0.3: {brian['seconds_to'].get('0.3')}")
+    for (method, forced), result in results.items():
+        free = [h for h in result.history if not h["phase"].startswith("forced")]
+        reach = next((h["time_s"] for h in result.history if h["loss"] <= best and h in free), None)
+        text = "never" if reach is None else f"after {reach:.2f} s (+ compile {result.compile_time_s:.1f} s)"
+        print(f"  neurospike {method}{' forced' if forced else ''} reaches Brian2's best {best:.4g} {text}; its "
+              f"final loss {result.loss_value:.4g}")
+
+
+def _spike_error(fitted, true):
+    if len(fitted) != len(true):
+        return float("nan")
+    return float(np.max(np.abs(np.asarray(fitted) - np.asarray(true)))) if len(true) else 0.0
+
+
+def brian_budget_text(brian, budget):
+    seconds = brian["history"][-1][0] if brian.get("history") else budget
+    return f"{seconds:.0f} s"
 
 
 def fo_lif():

@@ -118,6 +118,7 @@ class Fit:
             "fit_time_s": self.fit_time_s, "evaluations": self.evaluations, "notes": self.notes,
             "command": self.command,
             "history": [{"phase": h["phase"], "iteration": h["iteration"], "loss": _plain(h["loss"]),
+                         "time_s": round(h["time_s"], 4),
                          "values": {n: _plain(x) for n, x in h["values"].items()}} for h in self.history],
         }
 
@@ -345,6 +346,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     if len(phases) == 1 or method != "gradient":  # the free phase's objective (final loss) when not yet compiled
         jax.block_until_ready(compiled[-1]["batched"](thetas[:1], train[1]))
     compile_time = time.perf_counter() - compile_began
+    optimise_began = time.perf_counter()
     evaluations = 0
     for index, ((label, _, phase_stops), functions) in enumerate(zip(phases, compiled)):
         trace_loss = loss == "trace" or label
@@ -363,6 +365,8 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
                                     cma_generations, cma_population, seed, history, progress, stage_label, sigma)
             thetas = np.asarray(theta)[None]  # the next stage goes on from the best point
             evaluations += count
+    for entry in history:  # seconds since the optimisation began (compilation excluded)
+        entry["time_s"] -= optimise_began
     batched_objective = compiled[-1]["batched"]
     residuals_and_jacobian = compiled[-1]["residuals_and_jacobian"]
     objective = lambda th: free[1](th, train[1])  # noqa: E731
@@ -434,7 +438,7 @@ def _within(times, segment):
 def _record(history, phase, iteration, loss, space, theta, progress, stage=""):
     values = dict(zip(space.names, map(float, space.values(jnp.asarray(theta)))))
     history.append({"phase": f"{stage} {phase}".strip(), "iteration": iteration, "loss": float(loss),
-                    "values": values})
+                    "values": values, "time_s": time.perf_counter()})  # made relative to the start by fit
     if progress is not None:
         progress(len(history), float(loss))
 
