@@ -9,7 +9,13 @@ held-out test segment:
   not physiological: LIF, Izhikevich);
 - ``loss="spikes"``: the squared van Rossum distance D²(model spikes, data spikes; τ = ``tau``) of
   :mod:`neurospike.metrics`, differentiable through the located spike times;
-- ``loss="both"``: trace MSE / var(v_data) + D² / N_data_spikes (each term made dimensionless).
+- ``loss="both"``: trace MSE / var(v_data) + D² / N_data_spikes (each term made dimensionless);
+- ``loss="timing"``: the mean squared difference of matched spike times, (1/N_data) Σ_i (t_model,i − t_data,i)²
+  (ms²), the i-th model spike against the i-th recorded one, a missing spike of either train counted at the end
+  of the segment. Continuous in the parameters (a spike that leaves or enters the segment does so at its end),
+  smooth where the counts agree, and as a function of one parameter that moves every spike one way (α of a
+  fractional LIF) unimodal, with no plateau where the model is silent; van Rossum's D² has none of these at a small
+  τ and needs a τ of the whole segment to be unimodal (docs/fit.md).
 
 Parameters are searched inside their ``Parameter.range`` through the smooth bounded map p = lo + (hi − lo)·σ(θ)
 (σ the logistic function; θ unconstrained), α inside (``ALPHA_RANGE``). Methods (``method=``):
@@ -56,7 +62,8 @@ from .errors import NeurospikeError
 from .simulate import fractional_orders, simulate
 
 FIT_METHODS = ("gradient", "cma")
-LOSSES = ("trace", "spikes", "both")
+LOSSES = ("trace", "spikes", "both", "timing")
+RESIDUAL_LOSSES = ("trace", "timing")  # sums of squared residuals: least squares, Gauss–Newton standard errors
 ALPHA_RANGE = (0.05, 0.999)  # the fitted Caputo order stays inside (0, 1)
 SINGULAR_CONDITION = 1e12
 CMA_SIGMA = 0.3  # CMA-ES initial step in θ (the logistic coordinate): ~7 % of a range around its middle
@@ -293,9 +300,18 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
 
     sample_times_j = jnp.asarray(sample_times)
 
+    def timing_residuals(spikes, stop):
+        """The i-th model spike time minus the i-th recorded one, a missing spike (NaN, or after ``stop``) at
+        ``stop``, over √N_data: Σ r² = the timing loss."""
+        model_at = jnp.where(spikes <= stop, spikes, stop)
+        data_at = jnp.where(data_j <= stop, data_j, stop)
+        return (model_at - data_at) / jnp.sqrt(jnp.maximum(jnp.sum(data_j <= stop), 1.0))
+
     def scaled_residuals(theta, stop):
-        """r with Σ r² = the trace loss (the MSE over the samples up to ``stop``)."""
-        trace, _ = simulate_theta(theta)
+        """r with Σ r² = the trace loss (the MSE over the samples up to ``stop``), or the timing loss."""
+        trace, spikes = simulate_theta(theta)
+        if loss == "timing":
+            return timing_residuals(spikes, stop)
         weight = weights_j * (sample_times_j <= stop)
         return jnp.sqrt(weight / jnp.maximum(jnp.sum(weight), 1.0)) * (trace - sample_v_j)
 
@@ -306,6 +322,8 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
         mse = jnp.sum(weight * (trace - sample_v_j) ** 2) / jnp.maximum(jnp.sum(weight), 1.0)
         if loss == "trace":
             value = mse
+        elif loss == "timing":
+            value = jnp.sum(timing_residuals(spikes, stop) ** 2)
         else:
             data_until = jnp.where(data_j <= stop, data_j, jnp.nan)
             distance = metrics.van_rossum_squared(jnp.where(spikes <= stop, spikes, jnp.nan), data_until, tau)
@@ -329,9 +347,9 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     if method == "gradient":
         value_and_gradient = jit(jax.vmap(lambda th, stop: (objective(th, stop), jax.jacfwd(objective)(th, stop)),
                                           in_axes=(0, None)))
-        if adam_steps > 0 or loss != "trace":  # Adam, or L-BFGS on a spike loss
+        if adam_steps > 0 or loss not in RESIDUAL_LOSSES:  # Adam, or L-BFGS on a spike loss
             jax.block_until_ready(value_and_gradient(thetas, stops[0]))
-        if loss == "trace" and lbfgs_steps > 0:
+        if loss in RESIDUAL_LOSSES and lbfgs_steps > 0:
             jax.block_until_ready(residuals_and_jacobian(jnp.asarray(thetas[0]), stops[0]))
     else:
         jax.block_until_ready(batched_objective(thetas, stops[0]))
@@ -342,7 +360,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
         if method == "gradient":
             theta, count = _gradient(lambda th, stop=stop: value_and_gradient(th, stop), thetas, space, adam_steps,
                                      learning_rate, lbfgs_steps, history, progress, label,
-                                     None if loss != "trace" else
+                                     None if loss not in RESIDUAL_LOSSES else
                                      (lambda th, stop=stop: residuals_and_jacobian(th, stop)))
         else:
             theta, count = _cma(lambda th, stop=stop: batched_objective(th, stop), thetas[0], space,
@@ -352,7 +370,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     best_loss = float(batched_objective(jnp.asarray(theta)[None], train[1])[0])
     fitted = dict(zip(space.names, map(float, space.values(jnp.asarray(theta)))))
     errors, notes = _standard_errors(loss, lambda th: residuals_and_jacobian(th, train[1]), objective, theta, space,
-                                     weights, best_loss)
+                                     weights if loss != "timing" else padded_data <= train[1], best_loss)
     fit_time = time.perf_counter() - began_all - compile_time
 
     order = fitted.get("alpha", alpha_start) if fractional else None
@@ -486,7 +504,8 @@ def _cma(batched_objective, theta0, space, generations, population, seed, histor
 
 def _standard_errors(loss, residuals_and_jacobian, objective, theta, space, weights, loss_value):
     """Standard errors in the parameters' own units (Gauss–Newton on the trace residuals for the trace and both
-    losses: s² (JᵀJ)⁻¹ with s² = Σr²/(n − p), unchanged by the residuals' common scale; the inverse Hessian of the
+    losses, on the matched spike times for the timing loss, n the recorded spikes given by ``weights``: s² (JᵀJ)⁻¹
+    with s² = Σr²/(n − p), unchanged by the residuals' common scale; the inverse Hessian of the
     spike loss, whose value at the optimum is ``loss_value``), NaN and a note naming the parameters when the matrix
     is singular."""
     theta = jnp.asarray(theta)
@@ -495,7 +514,7 @@ def _standard_errors(loss, residuals_and_jacobian, objective, theta, space, weig
     notes = []
     n = int(np.sum(weights > 0))
     p = len(space.names)
-    if loss in ("trace", "both"):
+    if loss in ("trace", "both", "timing"):
         residual, jacobian = (np.asarray(a) for a in residuals_and_jacobian(theta))
         jacobian = jacobian / np.diag(d_values)[None, :]
         ssr = float(np.sum(residual ** 2))
