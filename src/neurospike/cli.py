@@ -406,7 +406,8 @@ def fit(
     alpha: Optional[str] = typer.Option(None, "--alpha", help="Fractional order: a number, or 'fit'."),
     method: str = typer.Option("gradient", "--method", help="gradient (Adam then L-BFGS through the "
                                "differentiable run) or cma (CMA-ES)."),
-    loss: str = typer.Option("trace", "--loss", help="trace (v), spikes (van Rossum) or both."),
+    loss: str = typer.Option("trace", "--loss", help="trace (v), spikes (van Rossum), both, or timing (matched "
+                                                      "spike times)."),
     train: Optional[str] = typer.Option(None, "--train", help="Train segment START:STOP (ms); default all."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out segment START:STOP (ms) for Γ."),
     starts: int = typer.Option(1, "--starts", help="Starting points (the preset's, then random ones)."),
