@@ -396,6 +396,18 @@ def _segment(text: str | None, option: str):
     return _number(parts[0], option), _number(parts[1], option)
 
 
+def _spike_times(text: Optional[str]):
+    """--spikes: comma-separated times (ms) or a file of them (one per line or comma-separated); None if absent."""
+    if text is None:
+        return None
+    if Path(text).is_file():
+        text = Path(text).read_text().replace("\n", ",")
+    times = [_number(item, "--spikes") for item in text.split(",") if item.strip()]
+    if any(b <= a for a, b in zip(times, times[1:])):
+        raise NeurospikeError(f"--spikes {text.strip()[:60]!r}: spike times must increase")
+    return times
+
+
 @app.command()
 def fit(
     model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
@@ -406,7 +418,8 @@ def fit(
     alpha: Optional[str] = typer.Option(None, "--alpha", help="Fractional order: a number, or 'fit'."),
     method: str = typer.Option("gradient", "--method", help="gradient (Adam then L-BFGS through the "
                                "differentiable run) or cma (CMA-ES)."),
-    loss: str = typer.Option("trace", "--loss", help="trace (v), spikes (van Rossum) or both."),
+    loss: str = typer.Option("trace", "--loss", help="trace (v), spikes (van Rossum), both, or timing (matched "
+                                                      "spike times)."),
     train: Optional[str] = typer.Option(None, "--train", help="Train segment START:STOP (ms); default all."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out segment START:STOP (ms) for Γ."),
     starts: Optional[int] = typer.Option(None, "--starts", help="Starting points (the preset's, then random "
@@ -428,6 +441,11 @@ def fit(
     fit_initial: bool = typer.Option(False, "--fit-initial", help="Also fit the initial v (default: the first "
                                      "sample)."),
     grow: bool = typer.Option(False, "--grow", help="Fit on growing segments, one more recorded spike each."),
+    spike_threshold: Optional[float] = typer.Option(None, "--spike-threshold", help="Level (mV) whose upward "
+                                                    "crossings in v are the recorded spikes (default 0 mV, or "
+                                                    "the model's level)."),
+    spikes: Optional[str] = typer.Option(None, "--spikes", help="The recorded spike times (ms): comma-separated, "
+                                         "or a text file with one per line (when v does not show them)."),
     forced_reset: Optional[bool] = typer.Option(None, "--forced-reset/--no-forced-reset", help="First fit runs "
                                                 "reset at the recorded spike times (default: on for a model "
                                                 "with a reset, trace or both loss)."),
@@ -449,7 +467,8 @@ def fit(
                              starts=starts, spike_mask=spike_mask, tau=tau,
                              area=area, adam_steps=adam_steps, lbfgs_steps=lbfgs_steps, cma_generations=generations,
                              seed=seed, command=command, fit_initial=fit_initial, grow=grow,
-                             forced_reset=forced_reset,
+                             forced_reset=forced_reset, spike_threshold=spike_threshold,
+                             spikes=_spike_times(spikes),
                              progress=lambda i, value: progress(i, None, f"iteration {i}, loss {value:.4g}"))
     written = fitting.write_report(result, recording, out)
     table = Table(title=f"{result.model} fitted by {result.method} ({result.loss} loss)")

@@ -9,7 +9,13 @@ held-out test segment:
   not physiological: LIF, Izhikevich);
 - ``loss="spikes"``: the squared van Rossum distance D²(model spikes, data spikes; τ = ``tau``) of
   :mod:`neurospike.metrics`, differentiable through the located spike times;
-- ``loss="both"``: trace MSE / var(v_data) + D² / N_data_spikes (each term made dimensionless).
+- ``loss="both"``: trace MSE / var(v_data) + D² / N_data_spikes (each term made dimensionless);
+- ``loss="timing"``: the mean squared difference of matched spike times, (1/N_data) Σ_i (t_model,i − t_data,i)²
+  (ms²), the i-th model spike against the i-th recorded one, a missing spike of either train counted at the end
+  of the segment. Continuous in the parameters (a spike that leaves or enters the segment does so at its end),
+  smooth where the counts agree, and as a function of one parameter that moves every spike one way (α of a
+  fractional LIF) unimodal, with no plateau where the model is silent; van Rossum's D² has none of these at a small
+  τ and needs a τ of the whole segment to be unimodal (docs/fit.md).
 
 Parameters are searched inside their ``Parameter.range`` through the smooth bounded map p = lo + (hi − lo)·σ(θ)
 (σ the logistic function; θ unconstrained), α inside (``ALPHA_RANGE``). Methods (``method=``):
@@ -66,7 +72,8 @@ from .errors import NeurospikeError
 from .simulate import fractional_orders, simulate
 
 FIT_METHODS = ("gradient", "cma")
-LOSSES = ("trace", "spikes", "both")
+LOSSES = ("trace", "spikes", "both", "timing")
+RESIDUAL_LOSSES = ("trace", "timing")  # sums of squared residuals: least squares, Gauss–Newton standard errors
 ALPHA_RANGE = (0.05, 0.999)  # the fitted Caputo order stays inside (0, 1)
 SINGULAR_CONDITION = 1e12
 CMA_SIGMA = 0.3  # CMA-ES initial step in θ (the logistic coordinate): ~7 % of a range around its middle
@@ -296,12 +303,12 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     weights_j, sample_v_j, data_j = jnp.asarray(weights), jnp.asarray(sample_v), jnp.asarray(padded_data)
     fixed = {k: float(v) for k, v in defaults.items()}
     resettable = model.spike is not None and model.spike.reset is not None
-    if forced_reset and not (resettable and loss != "spikes" and len(train_spikes) and not fractional):
+    if forced_reset and not (resettable and loss in ("trace", "both") and len(train_spikes) and not fractional):
         raise NeurospikeError("forced_reset needs a model with a reset, an integer-order run, a trace or both loss "
                               f"and recorded spikes in the train segment ({model.name!r}, loss {loss!r}, "
                               f"{len(train_spikes)} train spikes)")
     if forced_reset is None:
-        forced_reset = resettable and loss != "spikes" and len(train_spikes) > 0 and not fractional
+        forced_reset = resettable and loss in ("trace", "both") and len(train_spikes) > 0 and not fractional
     if starts is None:
         starts = FORCED_STARTS if forced_reset and method == "gradient" else 1
     sample_times_j = jnp.asarray(sample_times)
@@ -331,14 +338,14 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
         functions = {"batched": jit(jax.vmap(objective, in_axes=(0, None))),
                      "residuals_and_jacobian": jit(lambda th, stop, r=scaled_residuals:
                                                    (r(th, stop), jax.jacfwd(r)(th, stop)))}
-        trace_loss = loss == "trace" or label
+        least_squares = loss in RESIDUAL_LOSSES or label
         if method == "gradient":
             functions["value_and_gradient"] = jit(jax.vmap(
                 lambda th, stop, f=objective: (f(th, stop), jax.jacfwd(f)(th, stop)), in_axes=(0, None)))
             adam = adam_steps if index == 0 else 0  # after a forced-reset phase the start is in the basin
-            if adam > 0 or not trace_loss:  # Adam, or L-BFGS on a spike loss
+            if adam > 0 or not least_squares:  # Adam, or L-BFGS on a spike loss
                 jax.block_until_ready(functions["value_and_gradient"](thetas, phase_stops[0]))
-            if trace_loss and lbfgs_steps > 0:
+            if least_squares and lbfgs_steps > 0:
                 jax.block_until_ready(functions["residuals_and_jacobian"](jnp.asarray(thetas[0]), phase_stops[0]))
         else:
             jax.block_until_ready(functions["batched"](thetas, phase_stops[0]))
@@ -349,7 +356,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     optimise_began = time.perf_counter()
     evaluations = 0
     for index, ((label, _, phase_stops), functions) in enumerate(zip(phases, compiled)):
-        trace_loss = loss == "trace" or label
+        least_squares = loss in RESIDUAL_LOSSES or label
         for stage, stop in enumerate(phase_stops):
             stage_label = " ".join(filter(None, [label, f"stage {stage + 1}/{len(phase_stops)}"
                                                  if len(phase_stops) > 1 else ""]))
@@ -358,7 +365,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
                                          space, adam_steps if index == 0 else 0, learning_rate, lbfgs_steps,
                                          history, progress, stage_label,
                                          (lambda th, stop=stop: functions["residuals_and_jacobian"](th, stop))
-                                         if trace_loss else None)
+                                         if least_squares else None)
             else:
                 sigma = CMA_SIGMA if len(phases) == 1 else FORCED_CMA_SIGMA if index == 0 else POLISH_CMA_SIGMA
                 theta, count = _cma(lambda th, stop=stop: functions["batched"](th, stop), thetas[0], space,
@@ -373,7 +380,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     best_loss = float(batched_objective(jnp.asarray(theta)[None], train[1])[0])
     fitted = dict(zip(space.names, map(float, space.values(jnp.asarray(theta)))))
     errors, notes = _standard_errors(loss, lambda th: residuals_and_jacobian(th, train[1]), objective, theta, space,
-                                     weights, best_loss)
+                                     weights if loss != "timing" else padded_data <= train[1], best_loss)
     fit_time = time.perf_counter() - began_all - compile_time
 
     order = fitted.get("alpha", alpha_start) if fractional else None
@@ -398,7 +405,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
 def _losses(run, space, fixed, fractional, observed, initial, state_index, weights, sample_times, sample_v, data,
             loss, tau, variance):
     """(scaled_residuals(θ, stop), objective(θ, stop)) of the traced ``run``: the residuals r with Σ r² = the
-    trace loss, and the ``loss`` (module docstring) on the train samples and spikes up to ``stop`` (the growing
+    trace loss (or the timing loss), and the ``loss`` (module docstring) on the train samples and spikes up to ``stop`` (the growing
     stages; traced)."""
 
     def simulate_theta(theta):
@@ -409,8 +416,17 @@ def _losses(run, space, fixed, fractional, observed, initial, state_index, weigh
         states, spikes = run(point, start_state, 1.0, order) if fractional else run(point, start_state, 1.0)
         return states[:, state_index], spikes
 
+    def timing_residuals(spikes, stop):
+        """The i-th model spike time minus the i-th recorded one, a missing spike (NaN, or after ``stop``) at
+        ``stop``, over √N_data: Σ r² = the timing loss."""
+        model_at = jnp.where(spikes <= stop, spikes, stop)
+        data_at = jnp.where(data <= stop, data, stop)
+        return (model_at - data_at) / jnp.sqrt(jnp.maximum(jnp.sum(data <= stop), 1.0))
+
     def scaled_residuals(theta, stop):
-        trace, _ = simulate_theta(theta)
+        trace, spikes = simulate_theta(theta)
+        if loss == "timing":
+            return timing_residuals(spikes, stop)
         weight = weights * (sample_times <= stop)
         return jnp.sqrt(weight / jnp.maximum(jnp.sum(weight), 1.0)) * (trace - sample_v)
 
@@ -420,6 +436,8 @@ def _losses(run, space, fixed, fractional, observed, initial, state_index, weigh
         mse = jnp.sum(weight * (trace - sample_v) ** 2) / jnp.maximum(jnp.sum(weight), 1.0)
         if loss == "trace":
             value = mse
+        elif loss == "timing":
+            value = jnp.sum(timing_residuals(spikes, stop) ** 2)
         else:
             data_until = jnp.where(data <= stop, data, jnp.nan)
             distance = metrics.van_rossum_squared(jnp.where(spikes <= stop, spikes, jnp.nan), data_until, tau)
@@ -543,7 +561,8 @@ def _cma(batched_objective, theta0, space, generations, population, seed, histor
 
 def _standard_errors(loss, residuals_and_jacobian, objective, theta, space, weights, loss_value):
     """Standard errors in the parameters' own units (Gauss–Newton on the trace residuals for the trace and both
-    losses: s² (JᵀJ)⁻¹ with s² = Σr²/(n − p), unchanged by the residuals' common scale; the inverse Hessian of the
+    losses, on the matched spike times for the timing loss, n the recorded spikes given by ``weights``: s² (JᵀJ)⁻¹
+    with s² = Σr²/(n − p), unchanged by the residuals' common scale; the inverse Hessian of the
     spike loss, whose value at the optimum is ``loss_value``), NaN and a note naming the parameters when the matrix
     is singular."""
     theta = jnp.asarray(theta)
@@ -552,7 +571,7 @@ def _standard_errors(loss, residuals_and_jacobian, objective, theta, space, weig
     notes = []
     n = int(np.sum(weights > 0))
     p = len(space.names)
-    if loss in ("trace", "both"):
+    if loss in ("trace", "both", "timing"):
         residual, jacobian = (np.asarray(a) for a in residuals_and_jacobian(theta))
         jacobian = jacobian / np.diag(d_values)[None, :]
         ssr = float(np.sum(residual ** 2))
