@@ -72,3 +72,33 @@ def test_refusals():
         fit_inverse(model, t[::-1], *args[2:])
     with pytest.raises(NeurospikeError, match="options"):
         fit_inverse(*args, options={"window": 1.0})
+
+
+def hh_recording(t_end=100.0, every=0.05, sigma=1.0):
+    """HH under 10 µA/cm² by scipy's DOP853 (rtol = atol = 1e-10), from rest with the gates at steady state,
+    sampled every 0.05 ms with N(0, σ²) noise (seed 0)."""
+    model = models.get("hh")
+    p = model.defaults()
+    y0 = np.array(model.initial_state(p, np), dtype=float)
+
+    def rhs(t, y):
+        return np.array(model.derivatives(t, tuple(y), p, 10.0, np), dtype=float)
+
+    t = np.arange(0.0, t_end + 1e-9, every)
+    solution = solve_ivp(rhs, (0.0, t_end), y0, method="DOP853", t_eval=t, rtol=1e-10, atol=1e-10)
+    return model, t, solution.y[0] + np.random.default_rng(0).normal(0.0, sigma, t.shape)
+
+
+@pytest.mark.slow
+def test_hh_three_conductances_from_10_percent_off():
+    """The issue's case: g_Na, g_K, g_L from 10 % off (132, 32.4, 0.33) on 100 ms, 7 spikes, σ = 1 mV, with the
+    defaults (spike-aware windows, march, θ alone, joint). Measured (2 shared cores, ~4 min): see docs/fit.md;
+    the bound is 10 %."""
+    model, t, v = hh_recording()
+    names = ["g_Na", "g_K", "g_L"]
+    fixed = {name: p.default for name, p in model.params.items() if name not in names}
+    out = fit_inverse(model, t, v, currents.constant(10.0), names, np.zeros(3), np.array([200.0, 80.0, 1.0]),
+                      {"g_Na": 132.0, "g_K": 32.4, "g_L": 0.33}, fixed, {"v": float(v[0])}, joint_steps=(300, 300))
+    truth = {"g_Na": 120.0, "g_K": 36.0, "g_L": 0.3}
+    for name in names:
+        assert abs(out["values"][name] / truth[name] - 1.0) < 0.10, (name, out["values"])

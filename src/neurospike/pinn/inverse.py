@@ -60,7 +60,7 @@ DEFAULTS = dict(widths=(32, 32), activation="tanh", fourier=0, collocation=32)
 def fit_inverse(model, sample_times, sample_v, current, names, low, high, start, fixed, initial, *,  # noqa: C901
                 observed="v", windows=None, spikes=None, steps=(200, 50), first_steps=(2000, 300),
                 theta_steps=50, joint_steps=(100, 100), learning_rate=1e-3, data_weight=100.0,
-                observed_weight=0.01, march_parameters=False, options=None, seed=0, progress=None):
+                observed_weight=0.01, march_parameters=False, length_weighted=True, options=None, seed=0, progress=None):
     """Fit the parameters ``names`` of ``model`` to the samples ``sample_v`` of its state ``observed`` at
     ``sample_times`` (ms, increasing) under the input ``current`` (a current object, the recording's) with the
     inverse PINN (module docstring: the loss, the windows, the three phases).
@@ -144,13 +144,17 @@ def fit_inverse(model, sample_times, sample_v, current, names, low, high, start,
         state.update({s: jnp.asarray(v, dtype=jnp.float64) for s, v in (initial or {}).items()})
         return jnp.stack([jnp.asarray(state[s], dtype=jnp.float64) + 0.0 * theta[0] for s in model.states])
 
-    def start_state(theta, previous_end, first, reset):
+    def start_state(theta, previous_end, first, reset, sample):
+        """The march's window start: after a reset the reset map of the previous end, except the observed state,
+        which starts from the window's first sample (the reset value, e.g. Izhikevich's c, is being fitted: the
+        start value would pin the network to it, and the θ-alone phase could not move it)."""
         after = events.reset_state(event_rule, params_of(theta), previous_end) if resets_at.size else previous_end
+        after = after.at[k].set(jnp.where(jnp.isfinite(sample), sample, after[k]))
         return jnp.where(first, first_state(theta), jnp.where(reset, after, previous_end))
 
     def loss_parts(q, current_, t0, length, previous_end, first, reset, scale, d_tau, d_y):
         net, theta = q
-        y0 = start_state(theta, previous_end, first, reset)
+        y0 = start_state(theta, previous_end, first, reset, d_y[0, k])
         window = sub.window(params_of(theta), current_, t0, length, y0, d_tau, d_y)._replace(scale=scale,
                                                                                               weight=march_weight)
         total = sub.loss(net, params_of(theta), current_, window, tau)
@@ -164,7 +168,7 @@ def fit_inverse(model, sample_times, sample_v, current, names, low, high, start,
 
     def march_window(q, current_, t0, length, previous_end, first, reset, d_tau, d_y, adam, lbfgs):
         net, theta = q
-        y0 = start_state(theta, previous_end, first, reset)
+        y0 = start_state(theta, previous_end, first, reset, d_y[0, k])
         scale = jax.lax.stop_gradient(sub.window(params_of(theta), current_, t0, length, y0).scale)
 
         def loss(q, points):
@@ -230,8 +234,10 @@ def fit_inverse(model, sample_times, sample_v, current, names, low, high, start,
             continuity = jnp.sum(gap**2, axis=1)
             return totals + continuity, residuals_, datas_, continuity
 
-        def joint_loss(q, points):
-            return jnp.mean(joint_parts(q, current)[0])
+        share = lengths / jnp.sum(lengths) if length_weighted else jnp.full((count,), 1.0 / count)
+
+        def joint_loss(q, points):  # each window's loss by its share of the recording: the loss is a time mean
+            return jnp.sum(share * joint_parts(q, current)[0])
 
         q = (stacked, theta, jnp.asarray(np.stack(window_starts)))
         done = 0
