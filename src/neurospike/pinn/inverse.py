@@ -52,7 +52,7 @@ from ..errors import NeurospikeError
 from ..solvers import events
 from .engine import PinnOptions, SubProblem, gauss_legendre, train
 from .methods import events_of
-from .network import init_network
+from .network import apply_network, init_network
 
 DEFAULTS = dict(widths=(32, 32), activation="tanh", fourier=0, collocation=32)
 
@@ -60,7 +60,8 @@ DEFAULTS = dict(widths=(32, 32), activation="tanh", fourier=0, collocation=32)
 def fit_inverse(model, sample_times, sample_v, current, names, low, high, start, fixed, initial, *,  # noqa: C901
                 observed="v", windows=None, spikes=None, steps=(200, 50), first_steps=(2000, 300),
                 theta_steps=50, joint_steps=(100, 100), learning_rate=1e-3, data_weight=100.0,
-                observed_weight=0.01, march_parameters=False, length_weighted=True, options=None, seed=0, progress=None):
+                observed_weight=0.01, march_parameters=False, length_weighted=True, options=None, seed=0,
+                progress=None):
     """Fit the parameters ``names`` of ``model`` to the samples ``sample_v`` of its state ``observed`` at
     ``sample_times`` (ms, increasing) under the input ``current`` (a current object, the recording's) with the
     inverse PINN (module docstring: the loss, the windows, the three phases).
@@ -78,7 +79,8 @@ def fit_inverse(model, sample_times, sample_v, current, names, low, high, start,
     ``theta_steps``: L-BFGS steps on θ alone; ``joint_steps``: (Adam, L-BFGS) steps of the joint phase.
     ``data_weight`` λ; ``observed_weight``: the weight of the observed state's residual during the march (the
     network follows the data there, with the wrong start values the hidden states do not absorb their error);
-    ``march_parameters``: train θ during the march too (measured worse: Adam moves θ by ~``learning_rate`` a
+    ``length_weighted``: the parameter and joint phases weigh each window's loss by its length (a mean over time;
+    else every window alike); ``march_parameters``: train θ during the march too (measured worse: Adam moves θ by ~``learning_rate`` a
     step in every window, also where the data say nothing about it). ``options``: ``widths``, ``activation``,
     ``fourier``, ``collocation`` (a mapping or :class:`PinnOptions`). ``progress(iteration, loss)``: after each
     window and each phase or chunk of 50 joint steps.
@@ -291,7 +293,6 @@ def fit_inverse(model, sample_times, sample_v, current, names, low, high, start,
 
 
 def _network_end(sub, net):
-    from .network import apply_network
     return apply_network(net, jnp.asarray(1.0), sub.activation, sub.fourier)
 
 
@@ -332,8 +333,12 @@ def _windows(times, data, windows, resets_at, level):
         level = float(windows.get("level", level))
         if not (short > 0 and longest > 0 and before >= 0 and after >= 0):
             raise NeurospikeError(f"windows={windows!r}: short, long > 0 ms and before, after >= 0 ms")
-        up = np.flatnonzero((data[:-1] < level) & (data[1:] >= level))
-        marks = np.unique(np.concatenate([times[up + 1], resets_at]))
+        up = times[np.flatnonzero((data[:-1] < level) & (data[1:] >= level)) + 1]
+        # a noisy trace crosses the level more than once per spike: a crossing within `after` ms of the one
+        # before is the same spike (σ = 1 mV on HH's downstroke gave a second one 1.2 ms later, and short windows
+        # on the slow afterhyperpolarisation, whose noisy slopes set g_L to +20 %)
+        spikes_seen = [mark for i, mark in enumerate(up) if i == 0 or mark - up[i - 1] > after]
+        marks = np.unique(np.concatenate([spikes_seen, resets_at]))
         spans = []  # the short-window spans around each spike, merged where they overlap
         for mark in marks:
             a, b = max(t_first, mark - before), min(t_last, mark + after)
