@@ -22,21 +22,23 @@ Three phases:
    down (``observed_weight``): the network follows the data, and the hidden states follow their own equations
    driven by it rather than bending to make up for wrong parameters (for HH the gates' equations do not hold
    g_Na, g_K, g_L at all). The first window starts from the model's initial state for the current parameters
-   (``model.initial_state``) with ``initial`` on top.
-2. **Parameters**: θ alone, L-BFGS on the mean of every window's loss (all residuals weighted 1) with the
-   marched networks fixed: a least squares of the equations along the data-driven solution (the few variables
-   converge in tens of steps).
-3. **Joint**: every window's network, its start state and θ trained together (Adam, then L-BFGS) on the mean of
-   the windows' losses plus the continuity loss Σ ((y0ₙ₊₁ − yₙ(1))/Sₙ₊₁)² (yₙ(1) through the reset map at a
+   (``model.initial_state``) with ``initial`` on top; after a recorded spike a window starts from the reset map
+   of the previous end, except the observed state, which starts from the window's first sample.
+2. **Parameters**: θ alone, L-BFGS on the mean of the windows' losses, each weighted by its length (a mean
+   over time; all residuals weighted 1), with the marched networks fixed: a least squares of the equations
+   along the data-driven solution (the few variables converge in tens of steps).
+3. **Joint**: every window's network, its start state and θ trained together (Adam, then L-BFGS) on that mean,
+   each window's loss plus its continuity loss ((y0ₙ₊₁ − yₙ(1))/Sₙ₊₁)² (yₙ(1) through the reset map at a
    recorded spike; window 0's hidden states against the model's initial state): multiple shooting, each window
    tied to its neighbours only, so that a step on one window's network does not move every later window's start.
 
 Windows: short (0.5 ms) around the data's spikes, long (4 ms) between them by default: a network on 0.5 ms of
 σ = 1 mV data sees 10 samples and its slope there is noise (HH's g_L came out +29 % with 0.5 ms windows
-everywhere, +3.7 % with 4 ms windows between spikes).
+everywhere). Without windows the fit fails: one network does not follow HH's spikes (docs/pinn.md).
+
 Resets: ``spikes`` (recorded spike times) are window boundaries where the model's reset map is applied (v ← c,
 w ← w + d for Izhikevich 2007, with the fitted c, d): a network never has to represent a discontinuity.
-Measured results and where it fails: docs/fit.md.
+Measured results and where it fails: docs/pinn.md ("The inverse PINN"); ``benchmarks/fit_pinn.py``.
 """
 
 from __future__ import annotations
