@@ -13,9 +13,10 @@ times the model's ``state_scales``). The residual of dy/dt = f(t, y) in τ, norm
 takes dy/dτ from ``jax.jvp`` of the network (forward mode; no hand derivatives, the model's ``derivatives`` is the
 only source of the equations). Loss: the mean of |r|² over the collocation points, optionally with causal weights
 w_i = exp(−ε Σ_{j<i} |r_j|²) on points sorted in τ (Wang, Sankaran & Perdikaris, CMAME 421 (2024) 116813), plus
-a data term for ``pinn-data`` and the inverse PINN (:mod:`neurospike.pinn.inverse`). Training: Adam, then L-BFGS (``optax.lbfgs`` with its zoom line search), each a
-``lax.scan`` so the whole fit is one compiled function; windows are marched in compiled chunks (``lax.scan``)
-with every network warm-started from the previous window's (transfer learning).
+a data term for ``pinn-data`` and the inverse PINN (:mod:`neurospike.pinn.inverse`). Training: Adam, then
+L-BFGS (``optax.lbfgs`` with its zoom line search), each a ``lax.scan`` so the whole fit is one compiled function;
+windows are marched in compiled chunks (``lax.scan``) with every network warm-started from the previous window's
+(transfer learning).
 """
 
 from __future__ import annotations
