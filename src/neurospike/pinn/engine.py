@@ -13,9 +13,10 @@ times the model's ``state_scales``). The residual of dy/dt = f(t, y) in τ, norm
 takes dy/dτ from ``jax.jvp`` of the network (forward mode; no hand derivatives, the model's ``derivatives`` is the
 only source of the equations). Loss: the mean of |r|² over the collocation points, optionally with causal weights
 w_i = exp(−ε Σ_{j<i} |r_j|²) on points sorted in τ (Wang, Sankaran & Perdikaris, CMAME 421 (2024) 116813), plus
-a data term for ``pinn-data``. Training: Adam, then L-BFGS (``optax.lbfgs`` with its zoom line search), each a
-``lax.scan`` so the whole fit is one compiled function; windows are marched in compiled chunks (``lax.scan``)
-with every network warm-started from the previous window's (transfer learning).
+a data term for ``pinn-data`` and the inverse PINN (:mod:`neurospike.pinn.inverse`). Training: Adam, then
+L-BFGS (``optax.lbfgs`` with its zoom line search), each a ``lax.scan`` so the whole fit is one compiled function;
+windows are marched in compiled chunks (``lax.scan``) with every network warm-started from the previous window's
+(transfer learning).
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ class Window(NamedTuple):
     scale: Any    # S per sub-problem state
     data_tau: Any  # (pinn-data) data times in τ, (M,), and values (M, n_sub); zero-size when unused
     data_y: Any
+    weight: Any = None  # per-state weights of the squared residual (None: all 1)
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,8 @@ class SubProblem:
         return (dy - window.length * f) / window.scale
 
     def loss(self, net, params, current, window: Window, tau):
-        squared = jnp.sum(jax.vmap(lambda s: self.residual(net, params, current, window, s))(tau) ** 2, axis=1)
+        squared = jax.vmap(lambda s: self.residual(net, params, current, window, s))(tau) ** 2
+        squared = jnp.sum(squared if window.weight is None else squared * window.weight, axis=1)
         if self.causal > 0:  # points are sorted in τ: a later point counts once the earlier ones are solved
             before = jnp.concatenate([jnp.zeros((1,), squared.dtype), jnp.cumsum(squared)[:-1]])
             squared = jax.lax.stop_gradient(jnp.exp(-self.causal * before)) * squared
@@ -216,10 +219,19 @@ class SubProblem:
         if self.initial == "soft":
             total = total + jnp.sum(((self.solution(net, window, 0.0) - window.y0) / window.scale) ** 2)
         if window.data_tau.shape[0]:
-            typical = jnp.asarray(self.typical, dtype=total.dtype)
-            fitted = jax.vmap(lambda s: self.solution(net, window, s))(window.data_tau)
-            total = total + self.data_weight * jnp.mean(jnp.sum(((fitted - window.data_y) / typical) ** 2, axis=1))
+            total = total + self.data_weight * self.data_loss(net, window)
         return total
+
+    def data_loss(self, net, window: Window):
+        """The mean over the data points of Σ_states ((y(τ_i) − data_i)/typical)², where a NaN in ``data_y``
+        is a state not observed there (the inverse PINN observes v only, and pads its windows with NaN rows):
+        the sum runs over the observed entries and the mean over the rows with one at least."""
+        typical = jnp.asarray(self.typical, dtype=window.data_y.dtype)
+        fitted = jax.vmap(lambda s: self.solution(net, window, s))(window.data_tau)
+        seen = jnp.isfinite(window.data_y)
+        difference = jnp.where(seen, fitted - jnp.where(seen, window.data_y, 0.0), 0.0)  # no NaN in the gradient
+        rows = jnp.maximum(jnp.sum(jnp.any(seen, axis=1)), 1)
+        return jnp.sum((difference / typical) ** 2) / rows
 
 
 def output_scale(field, t0, length, frozen, index, typical):
