@@ -74,8 +74,9 @@ def rs(brian2_budget_s=120.0):
     for method, forced in (("gradient", True), ("cma", True), ("cma", False)):
         began = time.perf_counter()
         result = ns.fit("izhikevich2007", data, list(true), start=start, method=method, loss="trace",
-                        spikes=truth.spikes, spike_mask=2.0, train=(0, 700), test=(700, 1000), adam_steps=100,
-                        lbfgs_steps=100, fit_initial=True, forced_reset=forced)
+                        spikes=truth.spikes, spike_mask=2.0, train=(0, 700), test=(700, 1000),
+                        lbfgs_steps=100, cma_generations=150 if forced else 60, fit_initial=True,
+                        forced_reset=forced)
         label = "forced-reset phase, then the free run" if forced else "free run only"
         report(f"RS 30 % off ({method}, {label})", result, true, 0.5, time.perf_counter() - began)
         print(f"  spikes: {len(result.trajectory.spikes)} fitted, {len(truth.spikes)} true; largest spike-time "

@@ -58,6 +58,7 @@ def test_fit_refuses_bad_input_in_one_line():
         (dict(params=["C"], alpha=1.5), "outside (0, 1]"),
         (dict(params=["C"], starts=0), "starts=0"),
         (dict(params=["C"], loss="spikes", forced_reset=True), "forced_reset needs"),
+        (dict(params=["C"], method="pinn", alpha=0.8), "does not take a fractional order"),
     ]
     for options, message in cases:
         params = options.pop("params")
@@ -155,7 +156,7 @@ def test_izhikevich2007_rs_from_thirty_percent_off():
     recording = Recording(t, v, np.asarray(ns.currents.step(start=101.0, amplitude=70.0)(t + 1e-9)), "pA")
     start = {"k": 0.91, "a": 0.021, "b": -2.6, "c": -35.0, "d": 70.0}
     result = fitting.fit("izhikevich2007", recording, list(true), start=start, spikes=truth.spikes, spike_mask=2.0,
-                         adam_steps=100, lbfgs_steps=100, fit_initial=True)
+                         lbfgs_steps=100, fit_initial=True)
     for name, value in true.items():
         assert result.values[name] == pytest.approx(value, rel=0.02), name
     assert len(result.trajectory.spikes) == len(truth.spikes)
@@ -248,3 +249,18 @@ def test_fractional_order_and_conductances_of_hodgkin_huxley():
     for name, value in true.items():
         assert result.values[name] == pytest.approx(value, rel=0.05), name
     assert result.loss_value == pytest.approx(1.0, rel=0.1)
+
+
+@pytest.mark.slow
+def test_inverse_pinn_through_fit_recovers_the_leak_of_hodgkin_huxley():
+    """ns.fit(method="pinn") on 30 ms of HH (10 µA/cm², sigma = 1 mV), g_L from 10 % off: within 10 % (measured
+    −7.2 %; the issue's PINN target is 5 % on 100 ms with three conductances: docs/fit.md), with the loss of the
+    fixed-step run at the fitted value near the noise floor."""
+    truth = ns.simulate("hh", method="rk4", dt=0.005, t_end=30.0, current=10.0)
+    t = np.arange(601) / 20
+    v = truth.at(t)["v"] + np.random.default_rng(0).normal(0.0, 1.0, t.size)
+    recording = Recording(t, v, np.full(t.size, 10.0), "µA/cm²")
+    result = fitting.fit("hh", recording, ["g_L"], start={"g_L": 0.33}, method="pinn", dt=0.01)
+    assert result.values["g_L"] == pytest.approx(0.3, rel=0.1)
+    assert result.loss_value < 1.5
+    assert any(h["phase"].startswith("pinn") for h in result.history)

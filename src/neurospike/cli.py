@@ -417,7 +417,7 @@ def fit(
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Sweep number (NWB, ABF)."),
     alpha: Optional[str] = typer.Option(None, "--alpha", help="Fractional order: a number, or 'fit'."),
     method: str = typer.Option("gradient", "--method", help="gradient (Adam then L-BFGS through the "
-                               "differentiable run) or cma (CMA-ES)."),
+                               "differentiable run), cma (CMA-ES) or pinn (inverse PINN)."),
     loss: str = typer.Option("trace", "--loss", help="trace (v), spikes (van Rossum), both, or timing (matched "
                                                       "spike times)."),
     train: Optional[str] = typer.Option(None, "--train", help="Train segment START:STOP (ms); default all."),
@@ -434,7 +434,8 @@ def fit(
                                                "ms of a recorded spike (trace loss)."),
     tau: float = typer.Option(10.0, "--tau", help="van Rossum time constant (ms) of the spike loss."),
     area: Optional[float] = typer.Option(None, "--area", help="Membrane area (cm²) for a current density model."),
-    adam_steps: int = typer.Option(200, "--adam-steps", help="Adam iterations (gradient)."),
+    adam_steps: Optional[int] = typer.Option(None, "--adam-steps", help="Adam iterations (gradient); default 200, "
+                                             "or 20 in a forced-reset phase."),
     lbfgs_steps: int = typer.Option(100, "--lbfgs-steps", help="L-BFGS iterations (gradient)."),
     generations: int = typer.Option(60, "--generations", help="CMA-ES generations (cma)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random starts and of CMA-ES."),
