@@ -69,6 +69,7 @@ FIT_METHODS = ("gradient", "cma")
 LOSSES = ("trace", "spikes", "both")
 ALPHA_RANGE = (0.05, 0.999)  # the fitted Caputo order stays inside (0, 1)
 SINGULAR_CONDITION = 1e12
+BOUND_TOLERANCE = 1e-6  # a fitted value this close to a bound (fraction of its range) is reported at the bound
 CMA_SIGMA = 0.3  # CMA-ES initial step in θ (the logistic coordinate): ~7 % of a range around its middle
 INITIAL_RANGE = 15.0  # mV: the fitted initial v stays within this of the first sample
 DEFAULT_TAU_MS = 10.0  # van Rossum time constant of the spike loss
@@ -370,6 +371,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     fitted = dict(zip(space.names, map(float, space.values(jnp.asarray(theta)))))
     errors, notes = _standard_errors(loss, lambda th: residuals_and_jacobian(th, train[1]), objective, theta, space,
                                      weights, best_loss)
+    notes += _bound_notes(space, fitted)
     fit_time = time.perf_counter() - began_all - compile_time
 
     order = fitted.get("alpha", alpha_start) if fractional else None
@@ -424,6 +426,20 @@ def _losses(run, space, fixed, fractional, observed, initial, state_index, weigh
         return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
     return scaled_residuals, objective
+
+
+def _bound_notes(space, fitted, tolerance=BOUND_TOLERANCE):
+    """A note naming the fitted values within ``tolerance`` (a fraction of the range) of a bound: there the
+    logistic map is flat, so the standard errors are not finite, and the optimum may lie outside the range (a
+    mismatched model, docs/fit.md)."""
+    width = space.high - space.low
+    at = [f"{name} {'low' if fitted[name] - lo < hi - fitted[name] else 'high'}"
+          for name, lo, hi, w in zip(space.names, space.low, space.high, width)
+          if min(fitted[name] - lo, hi - fitted[name]) <= tolerance * w]
+    if not at:
+        return []
+    return [f"at a bound of the range: {', '.join(at)} (widen it with bounds={{name: (low, high)}} if the values "
+            f"make sense there)"]
 
 
 def _within(times, segment):
@@ -550,7 +566,8 @@ def _standard_errors(loss, residuals_and_jacobian, objective, theta, space, weig
     p = len(space.names)
     if loss in ("trace", "both"):
         residual, jacobian = (np.asarray(a) for a in residuals_and_jacobian(theta))
-        jacobian = jacobian / np.diag(d_values)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):  # dp/dθ = 0 at a bound: not finite, noted below
+            jacobian = jacobian / np.diag(d_values)[None, :]
         ssr = float(np.sum(residual ** 2))
         matrix = jacobian.T @ jacobian
         scale = ssr / max(1, n - p)
