@@ -79,6 +79,7 @@ LOSSES = ("trace", "spikes", "both", "timing")
 RESIDUAL_LOSSES = ("trace", "timing")  # sums of squared residuals: least squares, Gauss–Newton standard errors
 ALPHA_RANGE = (0.05, 0.999)  # the fitted Caputo order stays inside (0, 1)
 SINGULAR_CONDITION = 1e12
+BOUND_TOLERANCE = 1e-6  # a fitted value this close to a bound (fraction of its range) is reported at the bound
 CMA_SIGMA = 0.3  # CMA-ES initial step in θ (the logistic coordinate): ~7 % of a range around its middle
 INITIAL_RANGE = 15.0  # mV: the fitted initial v stays within this of the first sample
 DEFAULT_TAU_MS = 10.0  # van Rossum time constant of the spike loss
@@ -400,6 +401,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
     fitted = dict(zip(space.names, map(float, space.values(jnp.asarray(theta)))))
     errors, notes = _standard_errors(loss, lambda th: residuals_and_jacobian(th, train[1]), objective, theta, space,
                                      weights if loss != "timing" else padded_data <= train[1], best_loss)
+    notes += _bound_notes(space, fitted)
     fit_time = time.perf_counter() - began_all - compile_time
 
     order = fitted.get("alpha", alpha_start) if fractional else None
@@ -408,6 +410,11 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
                                                                              if k in model.params}},
                           current=current, t_end=float(t[-1]), t0=float(t[0]), initial=initial, dt=dt,
                           method=solver, alpha=order)
+    fitted_train = len(_within(trajectory.spikes, train))
+    if fitted_train != len(train_spikes):  # a fit may match the trace between spikes and not the spikes
+        notes.append(f"the fitted run has {fitted_train} spikes in the train segment, the recording "
+                     f"{len(train_spikes)}" + (" (the forced-reset phase does not ask the model to spike: try "
+                                               "forced_reset=False with loss 'both' and cma)" if forced_reset else ""))
     gamma_train = metrics.coincidence_factor(train_spikes, _within(trajectory.spikes, train),
                                              COINCIDENCE_WINDOW_MS, duration=train[1] - train[0])
     gamma_test = None
@@ -473,6 +480,20 @@ def _over_starts(function):
     so every step selects the whole batched trace: 4 RS runs of 7000 steps took 0.5 s vmapped, 4 × 1.3 ms
     looped."""
     return lambda thetas, stop: jax.lax.map(lambda theta: function(theta, stop), thetas)
+
+
+def _bound_notes(space, fitted, tolerance=BOUND_TOLERANCE):
+    """A note naming the fitted values within ``tolerance`` (a fraction of the range) of a bound: there the
+    logistic map is flat, so the standard errors are not finite, and the optimum may lie outside the range (a
+    mismatched model, docs/fit.md)."""
+    width = space.high - space.low
+    at = [f"{name} {'low' if fitted[name] - lo < hi - fitted[name] else 'high'}"
+          for name, lo, hi, w in zip(space.names, space.low, space.high, width)
+          if min(fitted[name] - lo, hi - fitted[name]) <= tolerance * w]
+    if not at:
+        return []
+    return [f"at a bound of the range: {', '.join(at)} (widen it with bounds={{name: (low, high)}} if the values "
+            f"make sense there)"]
 
 
 def _within(times, segment):
@@ -619,7 +640,8 @@ def _standard_errors(loss, residuals_and_jacobian, objective, theta, space, weig
     p = len(space.names)
     if loss in ("trace", "both", "timing"):
         residual, jacobian = (np.asarray(a) for a in residuals_and_jacobian(theta))
-        jacobian = jacobian / np.diag(d_values)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):  # dp/dθ = 0 at a bound: not finite, noted below
+            jacobian = jacobian / np.diag(d_values)[None, :]
         ssr = float(np.sum(residual ** 2))
         matrix = jacobian.T @ jacobian
         scale = ssr / max(1, n - p)
