@@ -142,6 +142,7 @@ def test_hodgkin_huxley_conductances_from_ten_percent_off():
     assert result.gamma_test == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_forced_reset_phase_finds_the_leak_from_forty_percent_off():
     """LIF g_L started at 0.14 (true 0.1, 40 % off: the start fires 2 spikes where the data have 4): with runs
     reset at the recorded spike times first, the fit reaches g_L within 2 % and the recorded spike count."""
@@ -197,6 +198,7 @@ def test_timing_loss_is_the_mean_squared_gap_of_matched_spikes_with_missing_ones
     np.testing.assert_allclose(result.trajectory.spikes, model, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_fractional_order_of_a_lif_from_spike_times():
     """The issue's FO-LIF case, small: α = 0.7 from the spike times alone (100 ms, 5 spikes), started at 0.8 and
     at 0.5, fitted at the data's own step and method (the truth is an exact zero of the timing loss): within
