@@ -423,7 +423,7 @@ def fit(
     train: Optional[str] = typer.Option(None, "--train", help="Train segment START:STOP (ms); default all."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out segment START:STOP (ms) for Γ."),
     starts: Optional[int] = typer.Option(None, "--starts", help="Starting points (the preset's, then random "
-                                         "ones); default 1, or 16 in a forced-reset phase."),
+                                         "ones); default 1, or 64 screened to 4 in a forced-reset phase."),
     start: Optional[List[str]] = typer.Option(None, "--start", help="Starting value NAME=VALUE (repeatable)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Preset giving the other parameters."),
     param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed parameter NAME=VALUE (repeatable)."),

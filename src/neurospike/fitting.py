@@ -42,8 +42,9 @@ in the train segment): a first phase fits the trace loss of runs that are reset 
 (Jolivet, Lewis & Gerstner 2004; unless the model spiked itself within ``FORCED_RESET_WINDOW_MS`` before), so
 every inter-spike interval starts from the reset state whatever the parameters. That loss is smooth in the
 parameters: it has no minimum per way of misplacing the spikes and no no-spike plateau, which is where a free
-run's trace loss traps descent and CMA-ES from 30 % off (docs/fit.md). ``gradient`` runs Adam from ``starts``
-points (default ``FORCED_STARTS``) and least squares from the best; ``cma`` runs CMA-ES with σ0 =
+run's trace loss traps descent and CMA-ES from 30 % off (docs/fit.md). ``gradient`` screens ``starts``
+points (default ``FORCED_STARTS``) by the loss's value (runs without derivatives, cheap), runs Adam from the
+``FORCED_KEEP`` best and least squares from the best of those; ``cma`` runs CMA-ES with σ0 =
 ``FORCED_CMA_SIGMA``. The second phase fits the free run's loss from there (least squares or L-BFGS without
 Adam; CMA-ES with σ0 = ``POLISH_CMA_SIGMA``).
 
@@ -85,7 +86,8 @@ INITIAL_RANGE = 15.0  # mV: the fitted initial v stays within this of the first 
 DEFAULT_TAU_MS = 10.0  # van Rossum time constant of the spike loss
 COINCIDENCE_WINDOW_MS = 4.0  # Γ's Δ (Jolivet et al. 2008)
 FORCED_RESET_WINDOW_MS = COINCIDENCE_WINDOW_MS  # a model spike this close before a recorded one stands for it
-FORCED_STARTS = 16  # default starts of the forced-reset phase (cheap, smooth: a multi-start)
+FORCED_STARTS = 64  # default starts of the forced-reset phase, screened by the loss's value (no derivatives)
+FORCED_KEEP = 4  # the best screened starts that the forced-reset phase's Adam continues from
 FORCED_ADAM_STEPS = 20  # default Adam steps of the forced-reset phase: enough to pick the start in the basin
 ADAM_STEPS = 200  # default Adam steps otherwise
 FORCED_CMA_SIGMA = 1.0  # CMA-ES initial step of the forced-reset phase (its loss is smooth: search widely)
@@ -359,8 +361,10 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
             functions["value_and_gradient"] = jit(_over_starts(
                 lambda th, stop, f=objective: (f(th, stop), jax.jacfwd(f)(th, stop))))
             adam = adam_steps if index == 0 else 0  # after a forced-reset phase the start is in the basin
+            if label and len(thetas) > FORCED_KEEP:  # the forced starts are screened by value first
+                jax.block_until_ready(functions["batched"](thetas, phase_stops[0]))
             if adam > 0 or not least_squares:  # Adam, or L-BFGS on a spike loss
-                jax.block_until_ready(functions["value_and_gradient"](thetas, phase_stops[0]))
+                jax.block_until_ready(functions["value_and_gradient"](_screened(thetas, label), phase_stops[0]))
             if least_squares and lbfgs_steps > 0:
                 jax.block_until_ready(functions["residuals_and_jacobian"](jnp.asarray(thetas[0]), phase_stops[0]))
         else:
@@ -381,6 +385,10 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
             stage_label = " ".join(filter(None, [label, f"stage {stage + 1}/{len(phase_stops)}"
                                                  if len(phase_stops) > 1 else ""]))
             if method == "gradient":
+                if label and len(thetas) > FORCED_KEEP:
+                    screened = np.asarray(functions["batched"](jnp.asarray(thetas), stop))
+                    evaluations += len(thetas)
+                    thetas = thetas[np.argsort(np.where(np.isfinite(screened), screened, np.inf))[:FORCED_KEEP]]
                 theta, count = _gradient(lambda th, stop=stop: functions["value_and_gradient"](th, stop), thetas,
                                          space, adam_steps if index == 0 else 0, learning_rate, lbfgs_steps,
                                          history, progress, stage_label,
@@ -472,6 +480,11 @@ def _losses(run, space, fixed, fractional, observed, initial, state_index, weigh
         return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
     return scaled_residuals, objective
+
+
+def _screened(thetas, label):
+    """The shape of the starts Adam runs on: the ``FORCED_KEEP`` best in a forced-reset phase."""
+    return thetas[:FORCED_KEEP] if label and len(thetas) > FORCED_KEEP else thetas
 
 
 def _over_starts(function):
