@@ -1,11 +1,13 @@
 """Fitting benchmark (issue 12): synthetic recordings of a model fitted back by ``ns.fit`` (docs/fit.md).
 
-    .venv/bin/python benchmarks/fit.py [--cases lif,hh,rs,fo-lif,adex-hh]
+    .venv/bin/python benchmarks/fit.py [--cases lif,hh,rs,fo-lif,fo-hh,adex-hh]     (or make bench-fit)
 
 Each case simulates the model at a fine step, samples v like a recording (with Gaussian noise), starts the fit
 off the true values and prints the fitted values against the truth, the loss against the noise floor, Γ on the
-held-out segment and the times. The issue's targets: RS (k, a, b, c, d) within 2 % from 30 % off in ≤ 20 s;
-HH g_Na, g_K, g_L within 1 %; FO-LIF α within 0.01 from spike times.
+held-out segment and the times. The issue's targets: RS (k, a, b, c, d) within 2 % from 30 % off in ≤ 20 s, and
+brian2modelfitting on the same recording (in .venv-modelfitting; skipped with a message when it is missing);
+HH g_Na, g_K, g_L within 1 %; FO-LIF α within 0.01 from spike times; FO-HH α within 0.02 from v; adex-hh: a
+mismatched model, Γ on a held-out step. The inverse PINN's case is benchmarks/fit_pinn.py.
 """
 
 from __future__ import annotations
