@@ -51,7 +51,8 @@ Adam; CMA-ES with σ0 = ``POLISH_CMA_SIGMA``).
 Uncertainty: for the trace and both losses the Gauss–Newton covariance of the trace's residuals s² (JᵀJ)⁻¹ with
 J = ∂v_model/∂p at the optimum and s² = SSR/(N − P); otherwise the inverse Hessian of the loss (jax, forward
 over forward) scaled the same way. When JᵀJ (or the Hessian) is numerically singular (condition number above
-``SINGULAR_CONDITION``), the standard errors are NaN and the parameters that dominate its null directions are named in ``Fit.notes``.
+``SINGULAR_CONDITION``), the standard errors are NaN and the parameters that dominate its null directions are
+named in ``Fit.notes``.
 
 The fitted run over the whole recording and the coincidence factor Γ (Jolivet et al. 2008, Δ = 4 ms) on the
 train and test segments are in the returned :class:`Fit`.
@@ -308,23 +309,26 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
         space = Space(space.names + (name,), np.append(space.low, sample_v[0] - INITIAL_RANGE),
                       np.append(space.high, sample_v[0] + INITIAL_RANGE))
         start_values[name] = float(sample_v[0])
-    run = differentiable(model, method=solver, dt=dt, t0=train[0], t_end=train[1], save_at=sample_times,
-                         max_spikes=max_spikes, preset=preset, current=lambda amplitude: current,
-                         alpha=alpha_start if fractional else None)
-    state_index = model.state_index(model.spike.state if model.spike else model.states[0])
+
+    def traced_run(**options):  # the train segment's run, traced in the parameters
+        return differentiable(model, method=solver, dt=dt, t0=train[0], t_end=train[1], save_at=sample_times,
+                              max_spikes=max_spikes, preset=preset, current=lambda amplitude: current, **options)
+
+    run = traced_run(alpha=alpha_start if fractional else None)
+    state_index = model.state_index(observed)
     variance = float(np.var(sample_v)) or 1.0
-    n_data = max(1, len(train_spikes))
     padded_data = np.full(max_spikes, np.nan)
     padded_data[:len(train_spikes)] = train_spikes
     weights_j, sample_v_j, data_j = jnp.asarray(weights), jnp.asarray(sample_v), jnp.asarray(padded_data)
     fixed = {k: float(v) for k, v in defaults.items()}
     resettable = model.spike is not None and model.spike.reset is not None
-    if forced_reset and not (resettable and loss in ("trace", "both") and len(train_spikes) and not fractional):
+    forced_applies = resettable and loss in ("trace", "both") and len(train_spikes) > 0 and not fractional
+    if forced_reset and not forced_applies:
         raise NeurospikeError("forced_reset needs a model with a reset, an integer-order run, a trace or both loss "
                               f"and recorded spikes in the train segment ({model.name!r}, loss {loss!r}, "
                               f"{len(train_spikes)} train spikes)")
     if forced_reset is None:
-        forced_reset = method != "pinn" and resettable and loss in ("trace", "both") and len(train_spikes) > 0 and not fractional
+        forced_reset = forced_applies and method != "pinn"
     if starts is None:
         starts = FORCED_STARTS if forced_reset and method == "gradient" else 1
     if adam_steps is None:
@@ -334,9 +338,7 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
                    sample_v_j, data_j, loss, tau, variance)
     phases = []  # (label, its losses, its stops)
     if forced_reset:
-        forced_run = differentiable(model, method=solver, dt=dt, t0=train[0], t_end=train[1], save_at=sample_times,
-                                    max_spikes=max_spikes, preset=preset, current=lambda amplitude: current,
-                                    forced_resets=train_spikes, forced_window=FORCED_RESET_WINDOW_MS)
+        forced_run = traced_run(forced_resets=train_spikes, forced_window=FORCED_RESET_WINDOW_MS)
         phases.append(("forced reset", _losses(forced_run, space, fixed, fractional, observed, initial, state_index,
                                                weights_j, sample_times_j, sample_v_j, data_j, "trace", tau,
                                                variance), [train[1]]))
@@ -439,8 +441,8 @@ def fit(model, recording, params: Sequence[str], *, alpha=None, method: str = "g
 def _losses(run, space, fixed, fractional, observed, initial, state_index, weights, sample_times, sample_v, data,
             loss, tau, variance):
     """(scaled_residuals(θ, stop), objective(θ, stop)) of the traced ``run``: the residuals r with Σ r² = the
-    trace loss (or the timing loss), and the ``loss`` (module docstring) on the train samples and spikes up to ``stop`` (the growing
-    stages; traced)."""
+    trace loss (or the timing loss), and the ``loss`` (module docstring) on the train samples and spikes up to
+    ``stop`` (the growing stages; traced)."""
 
     def simulate_theta(theta):
         named = dict(zip(space.names, space.values(theta)))
