@@ -1,168 +1,186 @@
-"""``sweep_alpha`` and ``neurospike sweep-alpha``, checked against closed forms and a published property.
-
-Fractional LIF, C D^α v = −g_L (v − E_L) + I, from v(0) = E_L under a constant I: until the first spike
-v(t) = v_∞ − (v_∞ − E_L) E_α(−(g_L/C) t^α), v_∞ = E_L + I/g_L (Mittag-Leffler relaxation), so the first spike
-is at the root of E_α(−(g_L/C) t^α) = (v_∞ − v_th)/(v_∞ − E_L) = 0.2 for the tonic preset (I = 2.5 nA,
-v_∞ = −45 mV).
-At α = 1 it fires periodically with ISI (C/g_L) ln 5 from every reset. For α < 1 the memory of the charging phases
-makes the ISIs grow under constant input (spike-frequency adaptation: Teka, Marinov & Santamaria, PLoS Comput.
-Biol. 10 (2014) e1003526).
-"""
+"""``ns.sweep`` / ``neurospike sweep``: maps over parameter grids, checked against one-neuron runs (the one-neuron
+loop, another code path than the population a sweep runs), the LIF closed form, resumption by completion markers,
+and one-line refusals that write nothing."""
 
 from __future__ import annotations
 
-import csv
 import math
-import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from scipy.optimize import brentq
+import zarr
 
-from neurospike import cli
-from neurospike.errors import NeurospikeError
-from neurospike.mittag_leffler import mittag_leffler
-from neurospike.sweep import check_alphas, firing_summary, sweep_alpha
+import neurospike as ns
+from neurospike import maps
+from neurospike.patterns import PATTERN_CLASSES, classify
 
-C, G_L, DT = 1.0, 0.1, 0.05
-ALPHAS = (0.7, 0.85, 1.0)
+A = np.array([0.02, 0.06, 0.1])
+B = np.array([0.2, 0.25])
+SETTINGS = dict(method="rk4", dt=0.1, t_end=300.0, current=10.0)
 
 
-def first_spike(alpha):
-    """Root of E_α(−(g_L/C) t^α) = 0.2: the fractional LIF's first threshold crossing from rest."""
-    return brentq(lambda t: float(mittag_leffler(-G_L / C * t**alpha, alpha)) - 0.2, 1e-6, 1e3)
+def izhikevich_alone(a, b):
+    """One neuron through the one-neuron loop, started as Izhikevich (2003) does: v = −65, u = b·v."""
+    return ns.simulate("izhikevich", params={"a": a, "b": b}, initial={"v": -65.0, "u": -65.0 * b}, **SETTINGS)
 
 
 @pytest.fixture(scope="module")
-def lif_sweep(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sweep") / "report"
-    return sweep_alpha("lif", ALPHAS, current=2.5, t_end=600.0, dt=DT, out=out), out
+def serial_map(tmp_path_factory):
+    store = tmp_path_factory.mktemp("sweep") / "ab.zarr"
+    dataset = ns.sweep("izhikevich", {"a": A, "b": B}, metrics=["count", "rate", "cv", "first_spike", "pattern"],
+                       client="serial", chunk_size=4, store=str(store), **SETTINGS)
+    return dataset, store
 
 
-def test_lif_files_and_table(lif_sweep):
-    result, out = lif_sweep
-    assert sorted(os.listdir(out)) == ["rate_isi.png", "sweep.csv", "sweep.md", "voltage.png"]
-    for figure in ("voltage.png", "rate_isi.png"):
-        assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with open(out / "sweep.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert [float(r["alpha"]) for r in rows] == list(ALPHAS)
-    for row, run in zip(rows, result.runs):
-        assert int(row["spikes"]) == run.spikes.size
-        assert float(row["rate_hz"]) == pytest.approx(1000.0 * run.spikes.size / 600.0, rel=1e-9)
-        assert float(row["mean_isi_ms"]) == pytest.approx(np.mean(np.diff(run.spikes)), rel=1e-9)
-    markdown = (out / "sweep.md").read_text()
-    assert markdown == result.markdown() and markdown.count("| success |") == len(ALPHAS)
+def test_every_point_is_the_neuron_run_alone(serial_map):
+    dataset, _ = serial_map
+    assert dict(dataset["rate"].sizes) == {"a": 3, "b": 2}
+    for i, a in enumerate(A):
+        for j, b in enumerate(B):
+            spikes = izhikevich_alone(a, b).spikes
+            assert int(dataset["count"].values[i, j]) == spikes.size
+            assert dataset["rate"].values[i, j] == pytest.approx(1000.0 * spikes.size / 300.0, rel=1e-15)
+            assert dataset["first_spike"].values[i, j] == pytest.approx(spikes[0], abs=1e-9)
+            isi = np.diff(spikes)
+            assert dataset["cv"].values[i, j] == pytest.approx(np.std(isi) / np.mean(isi), abs=1e-9)
+            assert PATTERN_CLASSES[int(dataset["pattern"].values[i, j])] == classify(spikes, 0.0, 300.0)
+    assert dataset["rate"].attrs["units"] == "Hz" and dataset["a"].attrs["units"] == "1/ms"
+    assert dataset.attrs["chunks_computed"] == 2 and dataset.attrs["chunks_skipped"] == 0
+    assert dataset.attrs["derived_initial"] == ["v", "u"]
 
 
-def test_lif_first_spike_is_the_mittag_leffler_crossing(lif_sweep):
-    """L1 is first order near t = 0 here (measured: error 0.8·dt at dt = 0.05 and 0.025 ms)."""
-    result, _ = lif_sweep
-    for alpha, run in zip(result.alphas, result.runs):
-        assert run.spikes[0] == pytest.approx(first_spike(alpha), abs=DT)
+def test_published_classes_of_izhikevich_2003():
+    """Fig. 2 of Izhikevich (2003): RS adapts, IB fires an initial burst then single spikes, CH chatters."""
+    cases = {"adapting": dict(c=-65, d=8), "initial burst": dict(c=-55, d=4), "bursting": dict(c=-50, d=2)}
+    for expected, params in cases.items():
+        run = ns.simulate("izhikevich", params=dict(a=0.02, b=0.2, **params), initial={"v": -65.0, "u": -13.0},
+                          **SETTINGS)
+        assert classify(run.spikes, 0.0, 300.0) == expected
+    assert classify([], 0, 100) == "silent"
+    assert classify([5.0, 9.0, 14.0], 0, 300) == "phasic"  # stops while the input persists
+    assert classify(np.arange(10.0, 300.0, 10.0), 0, 300) == "tonic"
 
 
-def test_lif_integer_order_fires_periodically(lif_sweep):
-    result, _ = lif_sweep
-    isi = np.diff(result.runs[-1].spikes)
-    # every ISI starts from the reset at its located t*, finished to the next node (as the integer-order loops):
-    # the grid phase of t* moves an ISI only at O(dt²) (measured spread 5.1e-5 ms at dt = 0.05 ms)
-    assert np.ptp(isi) <= DT**2
-    assert abs(result.rows[-1]["adaptation_index"]) <= DT**2 / np.mean(isi)
-    assert np.mean(isi) == pytest.approx(C / G_L * math.log(5.0), abs=2 * DT)
+def test_a_rerun_computes_only_the_blocks_not_marked_done(serial_map, tmp_path):
+    dataset, store = serial_map
+    copy = tmp_path / "copy.zarr"
+    import shutil
+
+    shutil.copytree(store, copy)
+    group = zarr.open_group(str(copy), mode="r+")
+    group["chunk_done"][1, 0] = 0  # as if the task of block 1 died before its marker
+    group["rate"][:] = np.nan  # a block marked done is not recomputed: its values stay as they are
+    again = ns.sweep("izhikevich", {"a": A, "b": B}, metrics=["count", "rate", "cv", "first_spike", "pattern"],
+                     client="serial", chunk_size=4, store=str(copy), **SETTINGS)
+    assert again.attrs["chunks_computed"] == 1 and again.attrs["chunks_skipped"] == 1
+    block = maps.plan("izhikevich", {"a": A, "b": B}, chunk_size=4, **SETTINGS).region((1, 0))
+    rate = again["rate"].values
+    np.testing.assert_array_equal(rate[block], dataset["rate"].values[block])
+    assert np.all(np.isnan(np.delete(rate, np.r_[block[0]], axis=0)))
 
 
-def test_lif_fractional_order_adapts(lif_sweep):
-    """α < 1: every ISI longer than the one before (Teka et al. 2014); measured adaptation index 0.22 (α = 0.7,
-    4 spikes) and 0.23 (α = 0.85, 12 spikes)."""
-    result, _ = lif_sweep
-    for run, row in zip(result.runs[:-1], result.rows[:-1]):
-        isi = np.diff(run.spikes)
-        assert isi.size >= 2 and np.all(np.diff(isi) > 0)
-        assert row["adaptation_index"] > 0.1
+def test_a_store_of_another_sweep_is_refused(serial_map):
+    _, store = serial_map
+    with pytest.raises(ns.NeurospikeError, match="holds a different sweep"):
+        ns.sweep("izhikevich", {"a": A, "b": B}, metrics=["rate"], client="serial", store=str(store), **SETTINGS)
 
 
-def test_lif_rate_rises_with_alpha(lif_sweep):
-    """Smaller α: a later first crossing (the Mittag-Leffler relaxation has a t^−α tail) and longer, growing ISIs,
-    so the rate rises with α here (measured 6.7, 20, 61.7 Hz)."""
-    result, _ = lif_sweep
-    assert np.all(np.diff(result.column("rate_hz")) > 0)
-    assert np.all(np.diff([first_spike(a) for a in ALPHAS]) < 0)
+def test_solver_axes_and_the_lif_closed_form(tmp_path):
+    """dt and method axes with spike_error against the reference: LIF from v_reset under a constant input fires at
+    t_k = k·(t_ref + τ ln((v∞ − v_reset)/(v∞ − v_th))), τ = C/g_L, v∞ = E_L + I/g_L; the reference agrees with
+    that, explicit Euler's error falls with dt at first order, RK4's stays far below it."""
+    model = ns.models.get("lif")
+    dataset = ns.sweep("lif", {"method": ["euler", "rk4"], "dt": [0.1, 0.05], "I": [2.5, 3.0]},
+                       metrics=["count", "spike_error"], t_end=100.0, client="serial", store=str(tmp_path / "e.zarr"))
+    p = model.defaults()
+    for k, amplitude in enumerate([2.5, 3.0]):
+        rest = p["E_L"] + amplitude / p["g_L"]
+        period = p["t_ref"] + p["C"] / p["g_L"] * math.log((rest - p["v_reset"]) / (rest - p["v_th"]))
+        exact = period * np.arange(1, int(100.0 // period) + 1)
+        reference = ns.simulate("lif", method="reference", current=amplitude, t_end=100.0).spikes
+        np.testing.assert_allclose(reference, exact, atol=1e-8)
+        euler = dataset["spike_error"].sel({"method": "euler", "I": amplitude}).values
+        assert 1.7 < euler[0] / euler[1] < 2.3  # first order in dt
+        assert np.all(dataset["spike_error"].sel({"method": "rk4", "I": amplitude}).values < 1e-4)
+        assert np.all(dataset["count"].sel(I=amplitude).values == exact.size)
 
 
-def test_one_state_fractional_keeps_the_others_integer():
-    result = sweep_alpha("izhikevich", [0.8], state="v", t_end=20.0)
-    assert result.runs[0].alpha == {"v": 0.8, "u": 1.0}
-    assert result.state == "v" and "state v only" in result.markdown()
+def test_a_metric_function_of_the_trajectory(tmp_path):
+    def v_end(trajectory):
+        """v at t_end"""
+        return trajectory["v"][-1]
+
+    dataset = ns.sweep("lif", {"I": [0.5, 3.0]}, metrics=["count", v_end], t_end=50.0, dt=0.01, client="serial",
+                       store=None)
+    for k, amplitude in enumerate([0.5, 3.0]):
+        alone = ns.simulate("lif", current=amplitude, t_end=50.0, dt=0.01)
+        assert dataset["v_end"].values[k] == pytest.approx(alone["v"][-1], abs=1e-12)
 
 
-def test_firing_summary_by_hand():
-    summary = firing_summary([5.0, 15.0, 35.0, 65.0], 0.0, 1000.0)
-    assert summary == {"spikes": 4, "rate_hz": 4.0, "first_isi_ms": 10.0, "last_isi_ms": 30.0,
-                       "mean_isi_ms": 20.0, "adaptation_index": 0.5}
-    one_interval = firing_summary([5.0, 15.0], 0.0, 500.0)
-    assert one_interval["first_isi_ms"] == 10.0 and math.isnan(one_interval["adaptation_index"])
-    assert math.isnan(firing_summary([], 0.0, 500.0)["mean_isi_ms"])
-
-
-def test_alphas_are_sorted_without_repeats():
-    assert check_alphas(["1", 0.5, 0.5, 0.7]).tolist() == [0.5, 0.7, 1.0]
-
-
-@pytest.mark.parametrize("alphas, bad", [([], "no alphas"), ([0.5, 1.5], "1.5"), ([0.0], "0.0"), (["x"], "x"),
-                                         ([float("nan")], "nan")])
-def test_bad_alphas_are_refused(alphas, bad, tmp_path):
-    with pytest.raises(NeurospikeError, match=bad):
-        sweep_alpha("lif", alphas, out=tmp_path / "report")
-    assert not (tmp_path / "report").exists()
-
-
-@pytest.mark.parametrize("options, bad", [({"state": "u"}, "'u'"), ({"method": "rk4"}, "'rk4'"),
-                                          ({"params": {"tau": 1.0}}, "'tau'")])
-def test_bad_options_are_refused_before_any_run(options, bad, tmp_path):
-    with pytest.raises(NeurospikeError, match=bad):
-        sweep_alpha("lif", [0.8], out=tmp_path / "report", **options)
-    assert not (tmp_path / "report").exists()
-
-
-# --- command line ---------------------------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def compilation_cache(tmp_path, monkeypatch):
-    """Keep the CLI's persistent JAX cache out of the user's home during tests."""
-    monkeypatch.setenv("NEUROSPIKE_CACHE", str(tmp_path / "jax-cache"))
-
-
-def test_cli_writes_the_report_and_prints_the_table(capsys, tmp_path):
-    code = cli.main(["sweep-alpha", "lif", "--alphas", "1.0,0.9", "--current", "constant:amplitude=2.5",
-                     "--t-end", "100", "--dt", "0.1", "--out", str(tmp_path / "report")])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert "| 0.9 |" in captured.out and "| 1 | 6 |" in captured.out  # 100 ms / (10 ln 5 ms) -> 6 spikes
-    assert sorted(os.listdir(tmp_path / "report")) == ["rate_isi.png", "sweep.csv", "sweep.md", "voltage.png"]
-
-
-@pytest.mark.parametrize("args, bad", [
-    (["--alphas", ""], "--alphas ''"),
-    (["--alphas", "0.5,abc"], "abc"),
-    (["--alphas", "0.5,1.2"], "1.2"),
-    (["--alphas", "-0.3"], "-0.3"),
-    (["--alphas", "0.8", "--state", "w"], "'w'"),
-    (["--alphas", "0.8", "--method", "euler"], "'euler'"),
+@pytest.mark.parametrize("grid, kwargs, message", [
+    ({"g": [1.0]}, {}, "unknown grid axis 'g'"),
+    ({"C": []}, {}, "grid axis C is empty"),
+    ({"C": [1.0, 1.0]}, {}, "repeats a value"),
+    ({"alpha": [0.5, 1.5]}, {"method": "fast-l1"}, "outside \\(0, 1\\]"),
+    ({"I": [1.0, 2.0]}, {"metrics": ["rate", "nope"]}, "unknown metric 'nope'"),
+    ({"I": [1.0, 2.0]}, {"method": "pinn"}, "trains a network"),
+    ({"I": [1.0, 2.0]}, {"chunk_size": 2, "task_memory": 500}, "over the task memory budget"),
+    ({"I": [1.0, 2.0]}, {"current": "ramp:start=1,slope=1"}, "ramp"),
 ])
-def test_cli_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path, args, bad):
-    out = tmp_path / "report"
-    code = cli.main(["sweep-alpha", "lif", *args, "--out", str(out)])
-    captured = capsys.readouterr()
-    assert code == 2
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("neurospike: error:") and bad in lines[0]
-    assert not out.exists()
+def test_bad_requests_are_refused_before_anything_is_written(tmp_path, grid, kwargs, message):
+    store = tmp_path / "bad.zarr"
+    with pytest.raises(ns.NeurospikeError, match=message):
+        ns.sweep("lif", grid, client="serial", store=str(store), t_end=50.0, **kwargs)
+    assert not store.exists()
 
 
-def test_a_non_finite_run_is_recorded_and_the_sweep_goes_on(tmp_path):
-    """Forward-Euler-like l1-explicit on Hodgkin–Huxley at dt = 0.2 ms is past its stability limit (the sodium
-    gate's time constant is ~0.1 ms); the row says so and the report is still written."""
-    result = sweep_alpha("hh", [0.9], method="l1-explicit", dt=0.2, t_end=20.0, out=tmp_path / "report")
-    assert result.runs == [None] and result.rows[0]["status"] == "non-finite"
-    assert "non-finite" in result.rows[0]["message"] and math.isnan(result.rows[0]["rate_hz"])
-    assert (tmp_path / "report" / "sweep.csv").read_text().splitlines()[1].startswith("0.9,,nan")
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "neurospike.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "I=5:5:3"], "range 5:5 is empty"),
+    (["--grid", "I=0:5:0"], "must be a whole number >= 1"),
+    (["--grid", "gL=0:1:3"], "unknown grid axis 'gL'"),
+    (["--grid", "I=0:5:3", "--grid", "C=1:2:2", "--grid", "g_L=0.1:0.2:2", "--plot", "m.png"], "1-d and 2-d"),
+])
+def test_cli_refusals_are_one_line_with_exit_2(tmp_path, args, message):
+    result = _cli("sweep", "lif", "--out", "s.zarr", "--workers", "0", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_writes_the_store_the_summary_and_the_map(tmp_path):
+    result = _cli("sweep", "lif", "--grid", "I=2:3:3", "--grid", "C=0.8:1.2:2", "--t-end", "50", "--workers", "0",
+                  "--metrics", "rate,first_spike", "--out", "m.zarr", "--plot", "m.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "6 grid points: 1 block(s) computed, 0 already done" in result.stdout
+    import xarray as xr
+
+    dataset = xr.open_zarr(tmp_path / "m.zarr", consolidated=False)
+    alone = ns.simulate("lif", current=3.0, params={"C": 0.8}, t_end=50.0)
+    assert float(dataset["rate"].sel(I=3.0, C=0.8).values) == pytest.approx(1000.0 * alone.spikes.size / 50.0)
+    summary = (tmp_path / "m.md").read_text()
+    assert "| I | 3 |" in summary and "neurospike sweep lif --grid I=2:3:3" in summary
+    assert (tmp_path / "m.png").stat().st_size > 10_000
+    again = _cli("sweep", "lif", "--grid", "I=2:3:3", "--grid", "C=0.8:1.2:2", "--t-end", "50", "--workers", "0",
+                 "--metrics", "rate,first_spike", "--out", "m.zarr", cwd=tmp_path)
+    assert "0 block(s) computed, 1 already done" in again.stdout
+
+
+def test_the_map_figure_labels_axes_with_units(serial_map, tmp_path):
+    dataset, _ = serial_map
+    panels = maps.plot_map(dataset, tmp_path / "map.png").axes
+    titles = {ax.get_title(): ax for ax in panels}
+    rate = titles[dataset["rate"].attrs["long_name"]]
+    assert (rate.get_xlabel(), rate.get_ylabel()) == ("b", "a (1/ms)")
+    assert any(ax.get_ylabel() == "rate (Hz)" for ax in panels)  # the colour bar
+    pattern = titles[dataset["pattern"].attrs["long_name"]]
+    legend = [t.get_text() for t in pattern.get_legend().get_texts()]
+    codes = {PATTERN_CLASSES[int(c)] for c in np.unique(dataset["pattern"].values)}
+    assert set(legend) == codes

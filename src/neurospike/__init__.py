@@ -33,14 +33,15 @@ from .comparison import Comparison, Convergence, compare, convergence
 from .differentiable import differentiable
 from .errors import NeurospikeError, SimulationError
 from .fitting import Fit, fit
+from .maps import sweep
 from .mittag_leffler import mittag_leffler
 from .simulate import Problem, resolve, simulate
-from .sweep import AlphaSweep, sweep_alpha
+from .alpha_sweep import AlphaSweep, sweep_alpha
 from .trajectory import Trajectory
 
 METHOD_NAMES = tuple(methods.METHODS)  # the registry's names, in its order
 
 __all__ = ["simulate", "resolve", "Problem", "differentiable", "fit", "Fit", "methods", "models", "currents", "analysis",
            "metrics", "compare", "convergence",
-           "Comparison", "Convergence", "sweep_alpha", "AlphaSweep", "mittag_leffler", "Trajectory",
+           "Comparison", "Convergence", "sweep", "sweep_alpha", "AlphaSweep", "mittag_leffler", "Trajectory",
            "NeurospikeError", "SimulationError", "METHOD_NAMES", "__version__"]

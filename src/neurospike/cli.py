@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator, List, Optional
 
 import jax
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -26,15 +27,18 @@ from typer._click.exceptions import ClickException  # typer >= 0.29 vendors clic
 from . import methods as method_registry
 from . import models as registry
 from .comparison import compare as run_comparison
+from . import maps as _maps
+from .compiled import enable_disk_cache
 from .comparison import convergence as run_convergence
 from .errors import NeurospikeError
 from .simulate import simulate as run_simulation
-from .sweep import check_alphas
-from .sweep import sweep_alpha as run_sweep_alpha
+from .alpha_sweep import check_alphas
+from .alpha_sweep import sweep_alpha as run_sweep_alpha
 
 OUTPUT_FORMATS = (".csv", ".npz", ".json")
 PLOT_FORMATS = (".png", ".pdf", ".svg")
 USAGE_ERROR_CODE = 2
+_ARGUMENTS: list[str] = []  # the command line, for the reports that quote it
 STOPPED_EARLY_CODE = 3
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -127,14 +131,6 @@ def _report_directory(path: Path) -> Path:
 
 
 # --- running ----------------------------------------------------------------------------------------------------
-def _enable_compilation_cache() -> None:
-    """Keep compiled loops on disk ($NEUROSPIKE_CACHE, else ~/.cache/neurospike/jax) so the next run of the same
-    configuration skips XLA compilation."""
-    directory = os.environ.get("NEUROSPIKE_CACHE") or str(Path.home() / ".cache" / "neurospike" / "jax")
-    jax.config.update("jax_compilation_cache_dir", directory)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-
-
 @contextmanager
 def _progress(description: str) -> Iterator:
     """A transient rich progress bar on stderr (only on a terminal, so a redirected stderr holds nothing but the
@@ -221,7 +217,7 @@ def simulate(
     params, start = _assignments(param, "--param"), _assignments(initial, "--initial")
     times = None if save_at is None else _numbers(save_at, "--save-at")
     orders = _orders(alpha)
-    _enable_compilation_cache()
+    enable_disk_cache()
     with _progress(f"{model} / {method}") as progress:
         trajectory = run_simulation(model, preset=preset, method=method, dt=dt, t_end=t_end, t0=t0, params=params,
                                     current=current, initial=start, save_at=times, events=events,
@@ -265,7 +261,7 @@ def compare(
     params = _assignments(param, "--param") or None
     method_names, modes = _items(methods, "--methods", "euler,rk4"), _items(events, "--events", "located,step")
     at = _numbers(times, "--times")
-    _enable_compilation_cache()
+    enable_disk_cache()
     with _progress(f"compare {model}") as progress:
         comparison = run_comparison(model, method_names, dt=dt, times=at, preset=preset, t_end=t_end,
                                     params=params, current=current, events=tuple(modes), out=out,
@@ -291,7 +287,7 @@ def convergence(
     _report_directory(out)
     params = _assignments(param, "--param") or None
     method_names, steps = _items(methods, "--methods", "euler,rk4"), _numbers(dts, "--dts")
-    _enable_compilation_cache()
+    enable_disk_cache()
     with _progress(f"convergence {model}") as progress:
         result = run_convergence(model, method_names, steps, preset=preset, t_end=t_end, events=events,
                                  params=params, current=current, state=state, out=out, progress=progress)
@@ -318,12 +314,115 @@ def sweep_alpha(
     _report_directory(out)
     params = _assignments(param, "--param") or None
     orders = check_alphas(_items(alphas, "--alphas", "0.5,0.7,1.0"))
-    _enable_compilation_cache()
+    enable_disk_cache()
     with _progress(f"sweep-alpha {model}") as progress:
         result = run_sweep_alpha(model, orders, state=state, method=method, dt=dt, t_end=t_end, preset=preset,
                                  params=params, current=current, out=out, progress=progress)
     print(result.markdown())
     print(f"report written to {out}/")
+
+
+def _grid_axes(items: list[str] | None) -> dict:
+    """``--grid I=0:20:201`` (start:stop:count, both ends included) or ``--grid method=euler,rk4`` /
+    ``--grid dt=0.1,0.05`` (a list) -> {axis: values}."""
+    grid = {}
+    for item in items or []:
+        name, equals, text = item.partition("=")
+        name = name.strip()
+        if not equals or not name or not text.strip():
+            raise NeurospikeError(f"--grid {item!r}: use NAME=START:STOP:COUNT or NAME=V1,V2,..., e.g. --grid "
+                                  f"I=0:20:201")
+        if name in grid:
+            raise NeurospikeError(f"--grid {name} is given twice; give each axis once")
+        if ":" in text:
+            parts = text.split(":")
+            if len(parts) != 3:
+                raise NeurospikeError(f"--grid {item!r}: a range is START:STOP:COUNT, e.g. {name}=0:20:201")
+            start, stop = (_number(p.strip(), f"--grid {name}") for p in parts[:2])
+            count = _number(parts[2].strip(), f"--grid {name} count")
+            if count != int(count) or count < 1:
+                raise NeurospikeError(f"--grid {item!r}: the count {parts[2].strip()} must be a whole number >= 1")
+            if count > 1 and start == stop:
+                raise NeurospikeError(f"--grid {item!r}: the range {start:g}:{stop:g} is empty")
+            grid[name] = np.linspace(start, stop, int(count))
+        elif name == "method":
+            grid[name] = _items(text, f"--grid {name}=", "euler,rk4")
+        else:
+            grid[name] = np.asarray(_numbers(text, f"--grid {name}="))
+    if not grid:
+        raise NeurospikeError("give at least one --grid axis, e.g. --grid I=0:20:201")
+    return grid
+
+
+@app.command()
+def sweep(
+    model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
+    grid: List[str] = typer.Option(..., "--grid", help="Axis NAME=START:STOP:COUNT or NAME=V1,V2 (repeatable): "
+                                   "a parameter, I (input amplitude), alpha (fractional order), dt (ms) or method."),
+    out: Path = typer.Option(..., "--out", help="zarr store (a directory, e.g. sweep.zarr); a rerun with the same "
+                             "store computes only the blocks not yet done."),
+    method: str = typer.Option("rk4", "--method", help="Method (unless a grid axis): "
+                               + ", ".join(method_registry.names(trains=False)) + "."),
+    metrics: str = typer.Option(",".join(_maps.DEFAULT_METRICS), "--metrics", help="Comma-separated: "
+                                + ", ".join(_maps.METRICS) + "."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Preset of the model (default: the model's)."),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
+    t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed parameter NAME=VALUE (repeatable)."),
+    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate); a grid "
+                                          "axis I sets its amplitude."),
+    alpha: Optional[List[str]] = typer.Option(None, "--alpha", help="Fixed fractional order (unless a grid axis)."),
+    onset: Optional[float] = typer.Option(None, "--onset", help="Rates, CV and latency count spikes after this "
+                                          "time (ms); default: the input's first change, else t0."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, "
+                                            "e.g. tcp://10.0.0.1:8786 (default: a LocalCluster here)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="LocalCluster worker processes (one thread "
+                                          "each; default one per core); 0 runs in this process without Dask."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Grid points per task (default up to "
+                                             f"{_maps.DEFAULT_CHUNK_SIZE}, within --task-memory)."),
+    task_memory: float = typer.Option(_maps.DEFAULT_TASK_MEMORY / 2**30, "--task-memory",
+                                      help="Memory one task may use (GiB)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh when --out holds another sweep."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Heat maps (2-d grid) or lines (1-d): .png, .pdf, "
+                                        ".svg."),
+) -> None:
+    """Map spike counts, rates, CV, latency, pattern class or solver error over a grid of parameters, on Dask;
+    results in a zarr store (xarray) and a Markdown summary beside it."""
+    if scheduler is not None and workers is not None:
+        raise NeurospikeError("give either --scheduler (a running cluster) or --workers (a LocalCluster here)")
+    if workers is not None and workers < 0:
+        raise NeurospikeError(f"--workers {workers} must be >= 0 (0: run in this process)")
+    if out.suffix.lower() != ".zarr":
+        raise NeurospikeError(f"--out {str(out)!r}: give a zarr store path ending in .zarr")
+    if not out.parent.is_dir():
+        raise NeurospikeError(f"--out {str(out)!r}: directory {str(out.parent)!r} does not exist")
+    if plot is not None:
+        _writable(plot, PLOT_FORMATS, "--plot")
+    if not task_memory > 0:
+        raise NeurospikeError(f"--task-memory {task_memory:g} must be a positive number of GiB")
+    axes = _grid_axes(grid)
+    if plot is not None and len(axes) > 2:
+        raise NeurospikeError(f"--plot draws 1-d and 2-d grids; this one has {len(axes)} axes ({', '.join(axes)})")
+    client = scheduler if scheduler is not None else ("serial" if workers == 0 else None)
+    enable_disk_cache()
+    with _progress(f"sweep {model}") as progress:
+        dataset = _maps.sweep(
+            model, axes, method=method, metrics=_items(metrics, "--metrics", "rate,cv"), preset=preset, t_end=t_end,
+            dt=dt, params=_assignments(param, "--param") or None, current=current, alpha=_orders(alpha),
+            onset=onset, store=str(out), client=client, workers=workers or None, chunk_size=chunk_size,
+            task_memory=task_memory * 2**30, overwrite=overwrite, progress=progress,
+            log=lambda message: print(message, file=sys.stderr))
+    written = [str(out)]
+    summary = out.with_suffix(".md")
+    summary.write_text(_maps.summary_markdown(dataset, "neurospike " + " ".join(_ARGUMENTS)))
+    written.append(str(summary))
+    if plot is not None:
+        _maps.plot_map(dataset, plot)
+        written.append(str(plot))
+    attrs = dataset.attrs
+    points = int(np.prod([n for d, n in dataset.sizes.items() if not d.startswith("chunk_")]))
+    print(f"{points} grid points: {attrs['chunks_computed']} block(s) computed, {attrs['chunks_skipped']} already "
+          f"done, {attrs['wall_time_s']} s ({attrs['neuron_steps_per_s']} neuron-steps/s) -> {', '.join(written)}")
 
 
 @app.command()
@@ -340,7 +439,7 @@ def paper(
         raise NeurospikeError(f"unknown study {name!r}; studies are {', '.join(PAPERS)}")
     _report_directory(out)
     only = tuple(_items(case, "--case", "lif,hh_tonic")) if case else None
-    _enable_compilation_cache()
+    enable_disk_cache()
     with _progress(f"paper {name}") as progress:
         _, markdown = splitting_pinn_report(out, quick=quick, progress=progress, only=only)
     print(markdown)
@@ -370,7 +469,7 @@ def live_app(
             probe.bind((host, port))
     except OSError as error:
         raise NeurospikeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
-    _enable_compilation_cache()
+    enable_disk_cache()
     url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
     print(f"neurospike live app on {url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
@@ -459,7 +558,7 @@ def fit(
     names = [] if not params.strip() else _items(params, "--params", "a,b,c,d")
     alpha_value = None if alpha is None else (alpha if alpha == "fit" else _number(alpha, "--alpha"))
     recording = load_recording(data, sweep=sweep)
-    _enable_compilation_cache()
+    enable_disk_cache()
     command = "neurospike fit " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["fit"] else sys.argv[1:])
     with _progress(f"fit {model} ({method})") as progress:
         result = fitting.fit(model, recording, names, alpha=alpha_value, method=method, loss=loss, solver=solver,
@@ -489,6 +588,7 @@ def fit(
 
 def main(argv: list[str] | None = None) -> int:
     """The ``neurospike`` script: run the command, turn every bad input into one stderr line and exit code 2."""
+    _ARGUMENTS[:] = sys.argv[1:] if argv is None else argv
     try:
         code = app(args=argv, prog_name="neurospike", standalone_mode=False)
     except NeurospikeError as error:  # includes SimulationError (a state turned NaN/inf)

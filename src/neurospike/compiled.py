@@ -7,7 +7,9 @@ executables; its size is what the tests read to prove that a slider move does no
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import jax
@@ -37,3 +39,11 @@ def run_compiled(loop: Callable, static: tuple, args: tuple, compiler_options: d
 
 def _dtype(leaf) -> str:
     return leaf.dtype.str if hasattr(leaf, "dtype") else np.asarray(leaf).dtype.str
+
+
+def enable_disk_cache() -> None:
+    """Keep compiled loops on disk ($NEUROSPIKE_CACHE, else ~/.cache/neurospike/jax) so the next process that runs
+    the same configuration (the next CLI call, a Dask worker's next sweep) skips XLA compilation."""
+    directory = os.environ.get("NEUROSPIKE_CACHE") or str(Path.home() / ".cache" / "neurospike" / "jax")
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -124,6 +124,41 @@ def describe(source, start: float = -math.inf, end: float = math.inf, onset: flo
                          latency=float(after[0] - onset) if onset is not None and after.size else None)
 
 
+# --- One class per spike train, for maps over parameter space -----------------------------------------------
+#: The classes of :func:`classify`, in code order (a sweep's ``pattern`` variable stores the index).
+PATTERN_CLASSES = ("silent", "phasic", "tonic", "adapting", "bursting", "initial burst", "irregular")
+ADAPTING_RATIO = 1.5  # last ISI / first ISI from which tonic firing counts as adapting
+
+
+def classify(source, onset: float, end: float, ratio: float = 3.0) -> str:
+    """The firing class of the spikes in ``onset < t ≤ end`` under a sustained input (the names of Izhikevich
+    2003, Fig. 2, from the spike train alone):
+
+    * ``silent``: no spike; ``phasic``: one spike, or firing that stops while the input persists (the last spike
+      earlier than 3 × the longest ISI and 10 % of the window before ``end``);
+    * ``bursting`` (chattering, CH): ≥ 3 groups of ≥ 2 spikes, the last one may be cut short (:func:`burst_groups`
+      with ``ratio``);
+      ``initial burst`` (IB): a first group of ≥ 2 spikes, then single spikes;
+    * otherwise one group: ``adapting`` (RS) when the last ISI is ≥ 1.5 × the first, ``tonic`` (FS, TC, LTS)
+      when not; ``irregular``: several groups that fit none of these.
+
+    These are behaviours, not cell types: Izhikevich's FS and LTS cells, with their short first ISIs, are
+    ``adapting`` here, and TC at a strong input ``tonic``."""
+    p = describe(source, onset, end)
+    if p.count == 0:
+        return "silent"
+    if p.count == 1 or end - p.spikes[-1] > max(3.0 * float(p.isis.max()), 0.1 * (end - onset)):
+        return "phasic"
+    sizes = p.burst_sizes if p.count >= 3 else [p.count]
+    if len(sizes) >= 3 and min(sizes[:-1]) >= 2:  # the last burst may be cut short by ``end``
+        return "bursting"
+    if len(sizes) >= 2 and sizes[0] >= 2 and all(size == 1 for size in sizes[1:]):
+        return "initial burst"
+    if len(sizes) == 1:
+        return "adapting" if p.isis[-1] >= ADAPTING_RATIO * p.isis[0] else "tonic"
+    return "irregular"
+
+
 # --- The 20 behaviours of Izhikevich (2004), Figure 1 ------------------------------------------------------
 
 

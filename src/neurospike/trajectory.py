@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -81,6 +81,22 @@ class Trajectory:
             values = np.stack([_right_continuous_interp(times, self.t, self.states[s]) for s in self.states], -1)
         states = {name: values[..., i] for i, name in enumerate(self.states)}
         return replace(self, t=times, states=states)
+
+    def neuron(self, i: int) -> "Trajectory":
+        """Neuron ``i`` of a population run as a one-neuron trajectory: its states, spikes, parameters and order
+        (a population's spike records may hold fewer spikes than its counts: ``max_recorded_spikes``)."""
+        if self.spike_counts is None:
+            raise NeurospikeError("neuron(i) picks one neuron of a population run; this run has one neuron")
+        count = len(self.spike_counts)
+        if not (isinstance(i, (int, np.integer)) and -count <= i < count):
+            raise NeurospikeError(f"neuron {i!r} is not one of the population's {count} neurons (0 … {count - 1})")
+        one = lambda value: value[..., i] if np.ndim(value) and np.shape(value)[-1] == count else value  # noqa: E731
+        alpha = self.alpha if not isinstance(self.alpha, Mapping) else {k: one(v) for k, v in self.alpha.items()}
+        return replace(self, states={name: values[:, i] for name, values in self.states.items()},
+                       spikes=np.asarray(self.spikes)[np.asarray(self.spike_neurons) == i % count],
+                       params={k: one(v) for k, v in self.params.items()}, alpha=one(alpha) if not isinstance(
+                           alpha, Mapping) else alpha, spike_neurons=None, spike_counts=None, dense=None,
+                       spike_states_before=None, spike_states_after=None)
 
     # --- output -------------------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
