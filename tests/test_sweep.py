@@ -107,6 +107,24 @@ def test_solver_axes_and_the_lif_closed_form(tmp_path):
         assert np.all(dataset["count"].sel(I=amplitude).values == exact.size)
 
 
+def test_points_whose_run_breaks_off_are_missing_values_not_a_failed_sweep():
+    """Explicit Euler on HH at dt = 0.1 ms turns non-finite once it fires (the one-neuron loop says so with a
+    SimulationError); those points are NaN / −1, the others keep their values."""
+    dataset = ns.sweep("hh", {"dt": [0.05, 0.1], "I": [0.0, 10.0]}, method="euler", metrics=["count", "rate"],
+                       t_end=100.0, client="serial", store=None)
+    for dt in (0.05, 0.1):
+        for amplitude in (0.0, 10.0):
+            where = {"dt": dt, "I": amplitude}
+            try:
+                spikes = ns.simulate("hh", method="euler", dt=dt, t_end=100.0, current=amplitude).spikes
+            except ns.SimulationError:
+                assert int(dataset["count"].sel(where)) == -1 and np.isnan(dataset["rate"].sel(where))
+                continue
+            assert int(dataset["count"].sel(where)) == spikes.size
+    assert int(dataset["count"].sel({"dt": 0.1, "I": 10.0})) == -1 and int(dataset["count"].sel({"dt": 0.05,
+                                                                                                 "I": 10.0})) == 7
+
+
 def test_a_metric_function_of_the_trajectory(tmp_path):
     def v_end(trajectory):
         """v at t_end"""

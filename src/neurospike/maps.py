@@ -36,7 +36,7 @@ from . import currents as currents_module
 from . import methods as registry
 from . import models
 from .analysis import match_spikes
-from .errors import NeurospikeError, closest
+from .errors import NeurospikeError, SimulationError, closest
 from .patterns import PATTERN_CLASSES, classify
 from .simulate import resolve, simulate
 
@@ -68,7 +68,8 @@ class Metric:
 @dataclass
 class Block:
     """The runs of one task's grid points at one (dt, method): the spike trains per neuron in (onset, t_end], the
-    exact spike counts there, the one-neuron trajectories (on demand) and the reference trains (for errors)."""
+    exact spike counts there, the one-neuron trajectories (on demand), the reference trains (for errors) and
+    which runs reached t_end (the metrics of the others are stored as their fill value: NaN, −1)."""
 
     trains: list[np.ndarray]
     counts: np.ndarray
@@ -76,9 +77,10 @@ class Block:
     t_end: float
     trajectory: Any
     reference: list[np.ndarray] | None = None
+    valid: np.ndarray | None = None  # False where the run broke off (non-finite state, runaway guard)
 
     def neuron(self, i: int):
-        return self.trajectory.neuron(i) if self.trajectory.spike_counts is not None else self.trajectory[i]
+        return self.trajectory[i] if isinstance(self.trajectory, list) else self.trajectory.neuron(i)
 
 
 def _cv(block: Block) -> np.ndarray:
@@ -124,7 +126,8 @@ def user_metric(function: Callable) -> Metric:
         raise NeurospikeError(f"metric function {function!r} needs a name (def name(trajectory): ...)")
 
     def compute(block: Block) -> np.ndarray:
-        return np.array([float(function(block.neuron(i))) for i in range(len(block.trains))])
+        return np.array([float(function(block.neuron(i))) if block.valid[i] else math.nan
+                         for i in range(len(block.trains))])
 
     return Metric(name, getattr(function, "unit", ""), (function.__doc__ or name).strip().splitlines()[0], compute)
 
@@ -440,31 +443,45 @@ def _run(spec: SweepSpec, points: dict[str, np.ndarray], method: str, dt, single
     common = dict(preset=spec.preset, method=method, dt=dt, t_end=spec.t_end, t0=spec.t0, initial=initial or None,
                   events=spec.events, max_rate=spec.max_rate)
     user = any(m.name not in METRICS for m in spec.metrics)
-    if single or not points:
-        runs = []
-        for i in range(n if points else 1):
-            one = lambda v: v[i] if np.ndim(v) else v  # noqa: E731
-            current_i = _neuron_current(current, i) if INPUT_AXIS in points else current
-            runs.append(simulate(spec.model, params={k: one(v) for k, v in params.items()}, current=current_i,
-                                 alpha=None if alpha is None else one(alpha),
-                                 **dict(common, initial={k: one(v) for k, v in initial.items()} or None)))
-        trains = [np.asarray(r.spikes)[(r.spikes > spec.onset) & (r.spikes <= spec.t_end)] for r in runs]
-        steps = sum(len(r.t) for r in runs)
-        return Block(trains, np.array([t.size for t in trains]), spec.onset, spec.t_end, runs), steps
-    recorded = None
+    if not (single or not points):
+        try:
+            return _population_run(spec, n, params, current, alpha, user, common)
+        except SimulationError:  # a neuron turned non-finite: each point alone, so only the broken ones are lost
+            pass
+    runs, valid = [], []
+    for i in range(n if points else 1):
+        one = lambda v: v[i] if np.ndim(v) else v  # noqa: E731
+        current_i = _neuron_current(current, i) if INPUT_AXIS in points else current
+        try:
+            run = simulate(spec.model, params={k: one(v) for k, v in params.items()}, current=current_i,
+                           alpha=None if alpha is None else one(alpha),
+                           **dict(common, initial={k: one(v) for k, v in initial.items()} or None))
+            valid.append(run.status == "success")
+        except SimulationError:
+            run = None
+            valid.append(False)
+        runs.append(run)
+    trains = [np.zeros(0) if r is None else np.asarray(r.spikes)[(r.spikes > spec.onset) & (r.spikes <= spec.t_end)]
+              for r in runs]
+    steps = sum(0 if r is None else len(r.t) for r in runs)
+    return Block(trains, np.array([t.size for t in trains]), spec.onset, spec.t_end, runs, valid=np.array(valid)), steps
+
+
+def _population_run(spec, n, params, current, alpha, user, common):
+    """The block as one population run, its spike buffer grown to every spike if the first one overflowed; the
+    points stopped by the runaway guard (NaN at t_end) are marked invalid."""
+    recorded = int(math.ceil(n * RECORDED_RATE_HZ * (spec.t_end - spec.t0) / 1000.0)) + 1000
     while True:
         trajectory = simulate(spec.model, params=params, current=current, alpha=alpha,
-                              save_at=None if user else [spec.t_end],
-                              max_recorded_spikes=recorded if recorded is not None else int(
-                                  math.ceil(n * RECORDED_RATE_HZ * (spec.t_end - spec.t0) / 1000.0)) + 1000,
-                              **common)
+                              save_at=None if user else [spec.t_end], max_recorded_spikes=recorded, **common)
         total = int(np.sum(trajectory.spike_counts))
-        if len(trajectory.spikes) == total or recorded is not None:
+        if len(trajectory.spikes) == total:
             break
         recorded = total + 1000  # the buffer was too small: run again with room for every spike
     trains, counts = _trains(trajectory, n, spec.onset, spec.t_end)
-    step = trajectory.dt
-    return Block(trains, counts, spec.onset, spec.t_end, trajectory), n * int(round((spec.t_end - spec.t0) / step))
+    valid = np.all([np.isfinite(values[-1]) for values in trajectory.states.values()], axis=0)
+    steps = n * int(round((spec.t_end - spec.t0) / trajectory.dt))
+    return Block(trains, counts, spec.onset, spec.t_end, trajectory, valid=valid), steps
 
 
 def _neuron_current(current, i):
@@ -491,8 +508,8 @@ def run_chunk(spec: SweepSpec, chunk: tuple[int, ...]) -> dict[str, float]:
                for m in spec.metrics}
     reference = None
     if any(m.needs_reference for m in spec.metrics):
-        block, _ = _run(spec, points, spec.reference, None, True)
-        reference = block.trains
+        reference_block, _ = _run(spec, points, spec.reference, None, True)
+        reference = reference_block.trains
     steps, compile_time = 0, 0.0
     for combo in combos:
         chosen = {a.name: a.values[i] for a, i in zip(outer, combo)}
@@ -500,11 +517,13 @@ def run_chunk(spec: SweepSpec, chunk: tuple[int, ...]) -> dict[str, float]:
         dt = float(chosen["dt"]) if "dt" in chosen else spec.dt
         single = not registry.get(method).populations
         block, done = _run(spec, points, method, dt, single)
-        block.reference = reference
+        if reference is not None:
+            block.reference = reference
+            block.valid = block.valid & reference_block.valid
         steps += done
         compile_time += getattr(block.trajectory, "compile_time_s", 0.0) or 0.0
         for metric in spec.metrics:
-            results[metric.name][combo] = metric.compute(block)
+            results[metric.name][combo] = np.where(block.valid, metric.compute(block), metric.fill)
     group = zarr.open_group(spec.store, mode="r+")
     region = spec.region(chunk)
     shape = tuple(s.stop - s.start for s in region)
