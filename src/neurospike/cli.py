@@ -358,7 +358,8 @@ def _grid_axes(items: list[str] | None) -> dict:
 def sweep(
     model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
     grid: List[str] = typer.Option(..., "--grid", help="Axis NAME=START:STOP:COUNT or NAME=V1,V2 (repeatable): "
-                                   "a parameter, I (input amplitude), alpha (fractional order), dt (ms) or method."),
+                                   "a parameter, I (input amplitude), alpha (every state's fractional order) or "
+                                   "alpha_STATE (one state's), dt (ms) or method."),
     out: Path = typer.Option(..., "--out", help="zarr store (a directory, e.g. sweep.zarr); a rerun with the same "
                              "store computes only the blocks not yet done."),
     method: str = typer.Option("rk4", "--method", help="Method (unless a grid axis): "

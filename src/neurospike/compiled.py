@@ -30,7 +30,8 @@ def run_compiled(loop: Callable, static: tuple, args: tuple, compiler_options: d
     key = (getattr(loop, "__code__", loop), static, tree, tuple((np.shape(x), _dtype(x)) for x in leaves))
     began = time.perf_counter()
     if key not in CACHE:
-        CACHE[key] = jax.jit(loop).lower(*args).compile(compiler_options=compiler_options)
+        options = compiler_options if jax.default_backend() == "cpu" else None  # the options are XLA:CPU's
+        CACHE[key] = jax.jit(loop).lower(*args).compile(compiler_options=options)
     compile_time = time.perf_counter() - began
     began = time.perf_counter()
     outputs = jax.block_until_ready(CACHE[key](*args))

@@ -3,8 +3,8 @@ over Izhikevich's (a, b) plane, the HH rheobase over (g_Na, g_K), a solver's err
 Dask distributed and written, task by task, to an xarray Dataset in a zarr store.
 
 Grid axes: any parameter of the model; ``I``, the input's amplitude (a constant current's value, the value of every
-segment of a step or pulse current, a sine's amplitude); ``alpha``, the Caputo order of every state (with a
-fractional method); ``dt``; ``method``. The parameter, I and α axes are *vectorised*: a task integrates one block of
+segment of a step or pulse current, a sine's amplitude); ``alpha``, the Caputo order of every state, or
+``alpha_STATE`` (``alpha_v``), one state's (with a fractional method); ``dt``; ``method``. The parameter, I and α axes are *vectorised*: a task integrates one block of
 their grid points at once, as a population (:func:`neurospike.simulate` with arrays), so thousands of neurons share
 one compiled loop. ``dt`` and ``method`` change the grid or the scheme, so each of their values is a run of its own
 inside every task (and ``spike_error``'s reference is computed once per task for all of them).
@@ -230,12 +230,13 @@ def with_amplitude(current, amplitude):
 def _axes(model, grid: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Axis, ...]:
     if not isinstance(grid, Mapping) or not grid:
         raise NeurospikeError("grid is empty; give at least one axis, e.g. grid={'I': np.linspace(0, 20, 21)}")
-    known = (*model.params, INPUT_AXIS, ORDER_AXIS, *OUTER_AXES)
+    known = (*model.params, INPUT_AXIS, ORDER_AXIS, *(f"{ORDER_AXIS}_{s}" for s in model.states), *OUTER_AXES)
     axes = []
     for name, values in grid.items():
         if name not in known:
             raise NeurospikeError(f"unknown grid axis {name!r}{closest(name, known)}; axes are the parameters of "
-                                  f"{model.name!r} ({', '.join(model.params)}), I, alpha, dt and method")
+                                  f"{model.name!r} ({', '.join(model.params)}), I, alpha (every state's order), "
+                                  f"alpha_STATE (one state's: {', '.join(model.states)}), dt and method")
         if name in params:
             raise NeurospikeError(f"{name} is both a grid axis and a fixed parameter; give it once")
         if name == "method":
@@ -253,8 +254,8 @@ def _axes(model, grid: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Ax
             bad = array[~np.isfinite(array)]
             if bad.size:
                 raise NeurospikeError(f"grid axis {name}: value {bad[0]} is not finite")
-            if name == ORDER_AXIS and not np.all((array > 0) & (array <= 1)):
-                raise NeurospikeError(f"grid axis alpha: value {array[(array <= 0) | (array > 1)][0]:g} is "
+            if _is_order(name) and not np.all((array > 0) & (array <= 1)):
+                raise NeurospikeError(f"grid axis {name}: value {array[(array <= 0) | (array > 1)][0]:g} is "
                                       f"outside (0, 1]")
             if name == "dt" and not np.all(array > 0):
                 raise NeurospikeError(f"grid axis dt: value {array[array <= 0][0]:g} is not a positive step (ms)")
@@ -264,6 +265,31 @@ def _axes(model, grid: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Ax
             raise NeurospikeError(f"grid axis {name} repeats a value; give each value once")
         axes.append(Axis(name, array))
     return tuple(axes)
+
+
+def _is_order(name: str) -> bool:
+    return name == ORDER_AXIS or name.startswith(ORDER_AXIS + "_")
+
+
+def at_points(model, points: Mapping[str, Any], params, current, alpha):
+    """The run's (params, current, alpha) at grid points ({vectorised axis: value or array over the points}):
+    parameter axes into ``params``, I into the input's amplitude, ``alpha`` into every state's order and
+    ``alpha_STATE`` into that state's (the others keep the fixed ``alpha``, or order 1)."""
+    params = dict(params)
+    orders = {}
+    for name, values in points.items():
+        if name == INPUT_AXIS:
+            current = with_amplitude(current, values)
+        elif name == ORDER_AXIS:
+            alpha = values
+        elif _is_order(name):
+            orders[name[len(ORDER_AXIS) + 1:]] = values
+        else:
+            params[name] = values
+    if orders:
+        fixed = {} if alpha is None else dict(alpha) if isinstance(alpha, Mapping) else {s: alpha for s in model.states}
+        alpha = {**fixed, **orders}
+    return params, current, alpha
 
 
 def _block_shape(axes: Sequence[Axis], chunk_size: int) -> tuple[int, ...]:
@@ -325,6 +351,8 @@ def plan(model, grid, *, method="rk4", metrics=DEFAULT_METRICS, preset=None, t_e
     names = [a.name for a in axes]
     if ORDER_AXIS in names and alpha is not None:
         raise NeurospikeError("alpha is both a grid axis and a fixed order; give it once")
+    if ORDER_AXIS in names and any(_is_order(n) and n != ORDER_AXIS for n in names):
+        raise NeurospikeError("grid axes alpha (every state's order) and alpha_STATE overlap; give one kind")
     chosen = []
     for metric in ([metrics] if isinstance(metrics, str) or callable(metrics) else list(metrics)):
         if callable(metric):
@@ -348,14 +376,8 @@ def plan(model, grid, *, method="rk4", metrics=DEFAULT_METRICS, preset=None, t_e
     # population method, the first point for one that runs neuron by neuron
     for name in methods:
         take = (lambda v: np.resize(v, 2)) if checked[name].populations else (lambda v: v[0])  # noqa: E731
-        probe_params, probe_current, probe_alpha = dict(params), base.current, alpha
-        for axis in axes:
-            if axis.name == INPUT_AXIS:
-                probe_current = with_amplitude(base.current, take(axis.values))
-            elif axis.name == ORDER_AXIS:
-                probe_alpha = take(axis.values)
-            elif axis.vectorised:
-                probe_params[axis.name] = take(axis.values)
+        probe_params, probe_current, probe_alpha = at_points(
+            model, {a.name: take(a.values) for a in axes if a.vectorised}, params, base.current, alpha)
         for step in steps:
             try:
                 checked[name].check(resolve(model, preset, probe_params, probe_current, t_end, t0, initial, dt=step,
@@ -425,15 +447,8 @@ def _trains(trajectory, n: int, onset: float, t_end: float) -> tuple[list[np.nda
 def _run(spec: SweepSpec, points: dict[str, np.ndarray], method: str, dt, single: bool):
     """One population run of the block (or one run per point for a method without populations); returns
     the Block (without reference) and the neuron-steps done."""
-    params, current, alpha = dict(spec.params), spec.current, spec.alpha
     n = spec.block_size
-    for name, values in points.items():
-        if name == INPUT_AXIS:
-            current = with_amplitude(current, values)
-        elif name == ORDER_AXIS:
-            alpha = values
-        else:
-            params[name] = values
+    params, current, alpha = at_points(models.get(spec.model), points, spec.params, spec.current, spec.alpha)
     initial = dict(spec.initial)
     if spec.derived_initial:
         model = models.get(spec.model)
@@ -568,6 +583,7 @@ def _template(spec: SweepSpec):
                          {"long_name": "1 where the block's metrics are written (a rerun skips it)"})
     units = {name: p.unit for name, p in model.params.items()}
     units.update({INPUT_AXIS: model.current_unit, ORDER_AXIS: "1", "dt": "ms", "method": ""})
+    units.update({f"{ORDER_AXIS}_{s}": "1" for s in model.states})
     # method names as variable-length strings (zarr v3 has a specification for those, not for fixed-width ones)
     coords = {a.name: (a.name, a.values.astype(object) if a.values.dtype.kind == "U" else a.values,
                        {"units": units[a.name]}) for a in spec.axes}
@@ -622,13 +638,17 @@ def _client(client, workers: int | None, log: Callable[[str], None]):
             return Client(client, timeout="20s"), True
         except (OSError, TimeoutError) as error:
             raise NeurospikeError(f"no Dask scheduler answers at {client!r} ({error})") from None
-    count = workers or len(os.sched_getaffinity(0))
-    # one XLA device per worker: the worker is the unit of parallelism here (the client's environment would give
-    # each worker one device per core)
+    import jax
+
+    accelerated = jax.default_backend() != "cpu"
+    count = workers or (jax.device_count() if accelerated else len(os.sched_getaffinity(0)))
+    # one XLA CPU device per worker: the worker is the unit of parallelism here (the client's environment would
+    # give each worker one device per core); on a GPU, one worker per device, each allocating only what it uses
     flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
                      if "xla_force_host_platform_device_count" not in f)
     cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           env={"NEUROSPIKE_HOST_DEVICES": "1", "XLA_FLAGS": flags})
+                           env={"NEUROSPIKE_HOST_DEVICES": "1", "XLA_FLAGS": flags,
+                                "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
     log(f"Dask LocalCluster: {count} worker(s), dashboard {cluster.dashboard_link}")
     return Client(cluster), True
 
@@ -641,8 +661,8 @@ def sweep(model, grid: Mapping[str, Any], *, method: str = "rk4", metrics=DEFAUL
     """Map ``metrics`` over ``grid`` ({axis: values}) and return an ``xarray.Dataset`` (one dimension per axis, one
     variable per metric), opened lazily from the zarr ``store`` (None: a temporary store, loaded into memory).
 
-    Axes: parameters of ``model``, ``I`` (input amplitude), ``alpha`` (Caputo order; a fractional ``method``),
-    ``dt`` and ``method``; the other arguments are :func:`neurospike.simulate`'s for every run. Metrics:
+    Axes: parameters of ``model``, ``I`` (input amplitude), ``alpha`` / ``alpha_STATE`` (Caputo order of every
+    state / of one; a fractional ``method``), ``dt`` and ``method``; the other arguments are :func:`neurospike.simulate`'s for every run. Metrics:
     ``count``, ``rate`` (Hz), ``cv``, ``first_spike`` (ms after ``onset``, default the input's first change),
     ``pattern`` (:data:`neurospike.patterns.PATTERN_CLASSES` codes), ``spike_error`` (ms, against the reference
     method), or a function of one neuron's Trajectory (its name names the variable).
@@ -733,6 +753,7 @@ def _label(dataset, name: str) -> str:
     variable = dataset[name]
     unit = variable.attrs.get("units", "")
     title = {"I": "input I", "alpha": "order α", "dt": "step dt"}.get(name, name)
+    title = f"order α of {name[6:]}" if name.startswith("alpha_") else title
     return f"{title} ({unit})" if unit and unit != "1" else title
 
 
