@@ -60,14 +60,14 @@ the reset is applied to y_n itself (spike time t_n, increment y_n − y_{n−1})
 Populations (:func:`run_l1_population`; ``l1``, ``l1-explicit``, ``fast-l1`` with per-neuron parameters, initial
 states, input or orders α): N neurons on the one grid, each taking exactly the one-neuron step (:func:`l1_step`,
 shared with the one-neuron loop): one loop over steps, each step's plain attempt ``jax.vmap``-ed over the neurons,
-then the neurons whose step split (a located reset or a refractory release inside it) redone from their start
-of step in split mode, gathered in batches of ``EVENT_BATCH`` (their O(N) direct-history corrections are paid only
-for them), as the one-neuron loop redoes its split steps. Orders may differ per neuron: the history constants
-are computed once per distinct order (the soe mode count padded to the largest) and each neuron reads its row.
-A neuron gives the spike times and states it gives alone to ~1e-13 (the padded modes and the vectorised sums
-reorder roundings; tests/test_fractional_population.py). Recorded: the states at every node or at the requested
-nodes only, the spike count of every neuron and a bounded buffer of (time, neuron) pairs (at most one spike per
-neuron and step); the halt time of a neuron whose state turned non-finite.
+then the neurons whose step split (a located reset or a refractory release inside it) redone from their start of
+step in split mode, gathered in batches of at most ``EVENT_BATCH`` (N/64, at least 8) (their O(N) direct-history
+corrections are paid only for them), as the one-neuron loop redoes its split steps. Orders may differ per neuron:
+the history constants are computed once per distinct order (the soe mode count padded to the largest) and each
+neuron reads its row. A neuron gives the spike times and states it gives alone to 1e-12 relative or better (the
+padded modes and the vectorised sums reorder roundings; tests/test_fractional_population.py). Recorded: the states
+at every node or at the requested nodes only, the spike count of every neuron and a bounded buffer of (time, neuron)
+pairs (at most one spike per neuron and step); the halt time of a neuron whose state turned non-finite.
 
 Fast history (``history="soe"``, the ``fast-l1`` method). The weights themselves are approximated by a sum of
 exponentials in j: from x^−α = Γ(α)^−1 ∫_0^∞ e^{−xs} s^{α−1} ds,
@@ -711,6 +711,9 @@ def l1_population_loop(model, n_steps, implicit, located, history, spike_capacit
     # at the step's column is overwritten), as in the one-neuron loop (:func:`run_split_steps`)
     kept = {0, 2, 3} | ({1} if history == "soe" else set())
     neurons = jnp.arange(size)
+    # every slot of a batch is computed: about 1.5x the splits of a step at 50 Hz and dt 0.1 ms (a spike and a
+    # release each); fast-l1 LIF, 1000 neurons, 200 ms at dt 0.1: 15 slots 1.7 s, 64 slots 3.0 s
+    batch_size = min(EVENT_BATCH, max(8, size // 64))
 
     def step_all(step, carry):
         state, counts, buffer = carry
@@ -718,7 +721,7 @@ def l1_population_loop(model, n_steps, implicit, located, history, spike_capacit
         if splits:  # the split neurons redone in batches of EVENT_BATCH, each from its own start of step
             def batch(loop):
                 pending, new, record = loop
-                index = jnp.nonzero(pending, size=EVENT_BATCH, fill_value=size)[0]
+                index = jnp.nonzero(pending, size=batch_size, fill_value=size)[0]
                 safe = jnp.minimum(index, size - 1)
                 start = tuple(jax.tree_util.tree_map(lambda a: a[safe], (state if i in kept else new)[i])
                               for i in range(4))
@@ -760,7 +763,7 @@ def run_l1_population(model, params, current, y0, alpha, t0, dt, n_steps, *, rec
                       implicit=True, events="located", history="direct", tolerance=FAST_L1_TOLERANCE):
     """N neurons at once with the L1 scheme of :func:`run_l1`: each neuron takes exactly the one-neuron step
     (:func:`l1_step`, ``jax.vmap``-ed over neurons; the steps split at a located reset or a refractory release
-    are redone, like the one-neuron loop's, for just those neurons, in batches of ``EVENT_BATCH``) on the shared
+    are redone, like the one-neuron loop's, for just those neurons, in batches of up to ``EVENT_BATCH``) on the shared
     grid t0 + k·dt. ``params``: scalars or arrays (N,); ``current``: a current with per-neuron leaves or not;
     ``y0`` (n, N); ``alpha`` (n,) or (n, N) (orders per neuron: the history constants are computed per distinct
     order, :func:`population_constants`).
