@@ -95,6 +95,13 @@ def test_bad_population_input_is_one_clear_error(kwargs, message):
     assert "\n" not in str(error.value)
 
 
+def test_the_differentiable_l1_run_refuses_orders_per_neuron_in_one_line():
+    with pytest.raises(NeurospikeError, match="alpha per neuron") as error:
+        ns.differentiable("lif", method="l1", dt=0.1, t_end=10.0, save_at=[5.0], max_spikes=4,
+                          alpha=np.array([0.7, 0.8]))
+    assert "\n" not in str(error.value)
+
+
 def test_save_at_records_only_those_nodes():
     amplitudes = np.array([4.0, 6.0])
     full = ns.simulate("lif", method="fast-l1", dt=0.1, t_end=100.0, alpha=np.array([0.7, 0.9]),

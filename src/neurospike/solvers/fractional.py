@@ -583,6 +583,9 @@ def check_run(scheme, model, params, y0, alpha, dt, n_steps, events, size=None):
     n = model.n_states
     y0 = np.asarray(y0, dtype=float)
     alpha = np.asarray(alpha, dtype=float)
+    if size is None and alpha.ndim == 2:
+        raise NeurospikeError(f"alpha per neuron ({alpha.shape[1]} neurons): the {scheme} run here integrates one "
+                              f"neuron; give one order per state")
     alpha = np.broadcast_to(alpha, (n, size) if size is not None and alpha.ndim == 2 else (n,)).copy()
     shape = (n,) if size is None else (n, size)
     if y0.shape != shape or not np.all(np.isfinite(y0)):
