@@ -31,7 +31,7 @@ def test_every_method_is_registered_under_its_name_and_says_what_it_supports():
         assert isinstance(method, {"fixed-step": methods.FixedStep, "reference": methods.Reference,
                                    "fractional": methods.Fractional, "pinn": methods.Pinn,
                                    "fractional-pinn": methods.Pinn}[method.family])
-    assert methods.names(populations=True) == methods.names(family="fixed-step")
+    assert methods.names(populations=True) == methods.names(family="fixed-step") + ("l1", "l1-explicit", "fast-l1")
     assert set(methods.names(fractional=True)) == {"l1", "l1-explicit", "fast-l1", "pece", "fpinn"}
     assert (LIVE_METHODS, FRACTIONAL_LIVE_METHODS) == (methods.names(live=True, fractional=False),
                                                        methods.names(live=True, fractional=True))
@@ -50,7 +50,7 @@ def test_the_pinn_engine_has_defaults_for_exactly_the_registered_pinn_methods():
     (dict(method="rk4", alpha=0.8), "use a fractional method (l1, l1-explicit, fast-l1, pece, fpinn), not 'rk4'"),
     (dict(method="l1"), "method 'l1' integrates a fractional-order model: give alpha"),
     (dict(method="reference", params={"a": [0.02, 0.03]}), "method 'reference' integrates one neuron"),
-    (dict(method="fast-l1", alpha=0.8, params={"a": [0.02, 0.03]}), "method 'fast-l1' integrates one neuron"),
+    (dict(method="pece", alpha=0.8, params={"a": [0.02, 0.03]}), "method 'pece' integrates one neuron"),
     (dict(method="pinn", params={"a": [0.02, 0.03]}), "method 'pinn' trains on one neuron"),
     (dict(method="rk4", pinn={"window": 1.0}), "PINN options and checkpoints go with a PINN method"),
     (dict(method="reference", rtol=2.0), "rtol=2.0 and atol=1e-12 must lie in (0, 1)"),

@@ -191,6 +191,16 @@ def _one_neuron(method: FixedStep, problem) -> Trajectory:
         message=message, dense=step_interpolant(model, method, values, current, t, y, holds))
 
 
+def recorded_spike_capacity(problem) -> int:
+    """How many (time, neuron) pairs a population run records: ``max_recorded_spikes``, by default room for
+    100 Hz per neuron plus 1000 (0 for a model without spikes); the counts are exact either way."""
+    if problem.max_recorded_spikes is not None:
+        return problem.max_recorded_spikes
+    if problem.model.spike is None:
+        return 0
+    return int(math.ceil(problem.n_neurons * (problem.t_end - problem.t0) * 100.0 / 1000.0)) + 1000
+
+
 def _population(method: FixedStep, problem) -> Trajectory:
     """N neurons at once (see :mod:`neurospike.solvers.population`): states recorded at every node, or only at
     ``save_at`` (inserted into the grid as nodes, so exact), spike counts and (time, neuron) pairs."""
@@ -204,9 +214,7 @@ def _population(method: FixedStep, problem) -> Trajectory:
         wanted = np.searchsorted(nodes, save_at - 1e-9 * problem.dt)
         record_index = np.unique(np.concatenate([[0, len(nodes) - 1], wanted]))
     rule = model.spike
-    max_recorded_spikes = problem.max_recorded_spikes
-    if max_recorded_spikes is None:
-        max_recorded_spikes = int(math.ceil(size * (problem.t_end - problem.t0) * 100.0 / 1000.0)) + 1000 if rule else 0
+    max_recorded_spikes = recorded_spike_capacity(problem)
     memory_check(8 * (len(record_index) * model.n_states * size * 2 + 2 * max_recorded_spikes + 8 * size),
                  problem.memory_limit, f"{len(record_index)} recorded times x {size} neurons x {model.n_states} states")
     config = fixed_step.LoopConfig.for_model(model, method.scheme, problem.events)
@@ -356,6 +364,8 @@ class Fractional(Method):
         n_steps = int(math.floor((problem.t_end - t0) / dt + 1e-9))
         if n_steps < 1:
             raise NeurospikeError(f"dt={dt:g} is longer than the run [{t0:g}, {problem.t_end:g}] ms")
+        if problem.n_neurons is not None:
+            return self._population(problem, n_steps)
         # the trace, plus the increments of every step and their weights (direct L1) or the FFT accumulators (pece)
         per_step = 8.0 * model.n_states * {"soe": 2, "direct": 4, "fft": 6}[self.history]
         if per_step * (n_steps + 1) > problem.memory_limit:
@@ -379,6 +389,51 @@ class Fractional(Method):
             state_units=dict(zip(model.states, model.state_units)), spike_states_before=out["before"],
             spike_states_after=out["after"], compile_time_s=out["compile_time_s"], run_time_s=out["run_time_s"],
             alpha=dict(zip(model.states, problem.orders.tolist())))
+
+    def _population(self, problem, n_steps) -> Trajectory:
+        """N neurons at once (:func:`neurospike.solvers.fractional.run_l1_population`): the states at every node
+        t0 + k·dt, or with ``save_at`` at only those times, which must be nodes (the population keeps no spike
+        points to interpolate across: a time off the grid is refused); spike counts and (time, neuron) pairs."""
+        model, dt, t0, size = problem.model, problem.dt, problem.t0, problem.n_neurons
+        if problem.save_at is None:
+            record_index = np.arange(n_steps + 1)
+        else:
+            position = (problem.save_at - t0) / dt
+            wanted = np.round(position).astype(int)
+            off_grid = (np.abs(position - wanted) > 1e-9 * np.maximum(1.0, np.abs(position))) | (wanted > n_steps)
+            if np.any(off_grid):
+                raise NeurospikeError(f"save-at time {problem.save_at[off_grid][0]:g} is not a node t0 + k*dt of the "
+                                      f"fractional grid (dt={dt:g} ms, last node {t0 + n_steps * dt:g}); a "
+                                      f"population records nodes only")
+            record_index = np.unique(np.concatenate([[0, n_steps], wanted]))
+        capacity = recorded_spike_capacity(problem)
+        orders = problem.orders
+        # per neuron: the recorded states (and their copy out); the direct history's increments and split-step
+        # corrections of every step, and its weights when the orders differ between neurons
+        history_rows = {"direct": 2 + (orders.ndim == 2), "soe": 0}[self.history] * (n_steps + 1)
+        memory_check(8.0 * (size * model.n_states * (2 * len(record_index) + history_rows) + 2 * capacity),
+                     problem.memory_limit, f"{n_steps} steps x {size} neurons x {model.n_states} states for "
+                     f"{self.name}" + ("; fast-l1 keeps no per-step history" if self.history == "direct" else ""))
+        y0 = np.stack([np.broadcast_to(np.asarray(problem.initial[s], dtype=float), (size,)) for s in model.states])
+        out = fractional.run_l1_population(model, problem.params, problem.current, y0, orders, t0, dt, n_steps,
+                                           record_index=record_index, spike_capacity=capacity,
+                                           implicit=self.implicit, events=problem.events, history=self.history)
+        broken = np.flatnonzero(~np.isnan(out["halt_time"]))
+        if broken.size:
+            i = int(broken[0])
+            raise SimulationError(f"{model.name}/{self.name}: {broken.size} neuron(s) turned non-finite; the first, "
+                                  f"neuron {i}, at t={out['halt_time'][i]:.6g} ms; use a smaller dt or the implicit l1")
+        message = ""
+        if len(out["spike_times"]) < out["offered"]:
+            message = (f"spike times recorded for {len(out['spike_times'])} of {out['offered']} spikes "
+                       f"(max_recorded_spikes); counts are exact")
+        y = out["y"]
+        return Trajectory(
+            t=out["t"], states={s: y[:, i, :] for i, s in enumerate(model.states)}, spikes=out["spike_times"],
+            model=model.name, method=self.name, params=problem.params, dt=dt, events=problem.events,
+            state_units=dict(zip(model.states, model.state_units)), compile_time_s=out["compile_time_s"],
+            run_time_s=out["run_time_s"], message=message, spike_neurons=out["spike_neurons"],
+            spike_counts=out["counts"], alpha=dict(zip(model.states, orders.tolist())))
 
 
 # --- physics-informed networks ------------------------------------------------------------------------------
@@ -427,11 +482,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Reference(name="reference", order="adaptive",
               description="scipy DOP853, rtol = atol = 1e-12, stops at input discontinuities and located resets"),
     Fractional(name="l1", order="2 − α", description="Caputo L1 scheme, implicit (Newton on the JAX Jacobian), "
-               "full O(N²) memory"),
+               "full O(N²) memory", populations=True),
     Fractional(name="l1-explicit", order="1", description="Caputo L1 scheme, explicit, full O(N²) memory",
-               implicit=False),
+               implicit=False, populations=True),
     Fractional(name="fast-l1", order="2 − α", description="implicit L1 scheme with the memory as a sum of "
-               "exponentials, O(N_exp) per step", history="soe", live=True),
+               "exponentials, O(N_exp) per step", history="soe", live=True, populations=True),
     Fractional(name="pece", order="1 + α", description="fractional Adams–Bashforth–Moulton predictor–corrector, "
                "history by blocked FFT", implicit=False, history="fft"),
     Pinn(name="pinn", description="one neural network over the whole run (residual loss)"),

@@ -71,7 +71,7 @@ class Problem:
 
     @property
     def n_neurons(self) -> int | None:
-        return population_size(self.params, self.initial, self.current)
+        return population_size(self.params, self.initial, self.current, self.orders)
 
     def neuron(self, i: int) -> "Problem":
         """The one-neuron problem of neuron ``i`` of a population."""
@@ -80,8 +80,9 @@ class Problem:
         current = jax.tree_util.tree_map(
             lambda axis, leaf: leaf if axis is None else np.take(np.asarray(leaf), i, axis=axis), axes,
             self.current, is_leaf=lambda x: x is None)
+        orders = self.orders if self.orders is None or self.orders.ndim == 1 else self.orders[:, i]
         return replace(self, params={k: one(v) for k, v in self.params.items()}, current=current,
-                       initial={k: one(v) for k, v in self.initial.items()}, save_at=None)
+                       initial={k: one(v) for k, v in self.initial.items()}, orders=orders, save_at=None)
 
 
 def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, initial=None, *, dt=None,
@@ -155,11 +156,17 @@ def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, i
     return problem
 
 
-def population_size(values: Mapping[str, Any], start: Mapping[str, Any], current=None) -> int | None:
-    """N when some parameter, initial state or the input is given per neuron (arrays of length N), else None."""
+def population_size(values: Mapping[str, Any], start: Mapping[str, Any], current=None, orders=None) -> int | None:
+    """N when some parameter, initial state, the input or the fractional order (``orders`` of shape
+    (n_states, N), :func:`fractional_orders`) is given per neuron (arrays of length N), else None."""
     sizes = {np.size(v) for v in (*values.values(), *start.values()) if np.ndim(v) > 0}
     if current is not None and getattr(current, "population_size", lambda: None)() is not None:
         sizes.add(current.population_size())
+    if orders is not None and np.ndim(orders) == 2:
+        if sizes and sizes != {orders.shape[1]}:
+            raise NeurospikeError(f"alpha has {orders.shape[1]} values per state but the population has "
+                                  f"{sorted(sizes)[0]} neurons; give one order or one per neuron")
+        sizes.add(orders.shape[1])
     if not sizes:
         return None
     if len(sizes) > 1:
@@ -168,21 +175,32 @@ def population_size(values: Mapping[str, Any], start: Mapping[str, Any], current
 
 
 def fractional_orders(model, alpha) -> np.ndarray | None:
-    """The Caputo order of each state's derivative (an array; 1 = integer order) from ``alpha`` — one number
-    for every state or ``{state: α}`` — or None for an integer-order run."""
+    """The Caputo order of each state's derivative (1 = integer order) from ``alpha`` — one number for every
+    state, ``{state: α}``, or per neuron an array of length N in place of either number — as an array
+    (n_states,), or (n_states, N) when some order is given per neuron; None for an integer-order run."""
     if alpha is None:
         return None
-    orders = np.ones(model.n_states)
     chosen = alpha.items() if isinstance(alpha, Mapping) else ((s, alpha) for s in model.states)
+    given = {}
     for name, value in chosen:
-        index = model.state_index(name)
+        model.state_index(name)
         try:
-            order = float(value)
+            order = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
-            raise NeurospikeError(f"alpha {name}={value!r} is not a number") from None
-        if not 0.0 < order <= 1.0:
-            raise NeurospikeError(f"alpha {name}={value!r} is outside (0, 1]")
-        orders[index] = order
+            raise NeurospikeError(f"alpha {name}={value!r} is not a number or an array of numbers") from None
+        if order.ndim > 1 or order.size == 0:
+            raise NeurospikeError(f"alpha {name} has shape {order.shape}: give a number or one number per neuron")
+        outside = order[~((order > 0.0) & (order <= 1.0))]
+        if outside.size:
+            shown = value if order.ndim == 0 else float(outside[0])
+            raise NeurospikeError(f"alpha {name}={shown!r} is outside (0, 1]")
+        given[name] = order
+    lengths = {np.size(v) for v in given.values() if np.ndim(v) == 1}
+    if len(lengths) > 1:
+        raise NeurospikeError(f"alpha arrays have different lengths {sorted(lengths)}; give one order per neuron")
+    orders = np.ones((model.n_states, *lengths))
+    for name, order in given.items():
+        orders[model.state_index(name)] = order
     return orders
 
 
@@ -202,7 +220,8 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     A run that spikes faster than ``max_rate`` (Hz) stops there with ``status="rate-exceeded"``.
 
     ``alpha`` makes the model fractional (Caputo derivative of order α ∈ (0, 1]): one number for every state,
-    or ``{state: α}`` (the others keep order 1); it needs a fractional method (``l1``, ``l1-explicit``,
+    or ``{state: α}`` (the others keep order 1), either number may be an array of length N (a population, one
+    order per neuron: ``l1``, ``l1-explicit``, ``fast-l1``); it needs a fractional method (``l1``, ``l1-explicit``,
     ``fast-l1``, ``pece``, ``fpinn``).
 
     PINN methods (``pinn``, ``pinn-data``, ``pinn-marching``, ``pinn-reset``, ``splitting-pinn``; ``fpinn``

@@ -55,7 +55,19 @@ spike times is first order: fractional LIF, α = 0.8, 5 nA, 11th spike 0.129, 0.
 0.025, 0.0125 ms (ratios 2.04, 2.02; pycaputo, whose grid restarts at t*: 0.137, 0.068, 0.034); with the reset
 state on the next grid node, as before issue 11, 0.253, 0.106, 0.070 (docs/fractional.md). ``events="step"``:
 the reset is applied to y_n itself (spike time t_n, increment y_n − y_{n−1}), as the integer-order
-``events="step"`` loop. Not supported: a second crossing in piece B of the same step (it is missed), populations.
+``events="step"`` loop. Not supported: a second crossing in piece B of the same step (it is missed).
+
+Populations (:func:`run_l1_population`; ``l1``, ``l1-explicit``, ``fast-l1`` with per-neuron parameters, initial
+states, input or orders α): N neurons on the one grid, each taking exactly the one-neuron step (:func:`l1_step`,
+shared with the one-neuron loop): one loop over steps, each step's plain attempt ``jax.vmap``-ed over the neurons,
+then the neurons whose step split (a located reset or a refractory release inside it) redone from their start of
+step in split mode, gathered in batches of at most ``EVENT_BATCH`` (N/64, at least 8) (their O(N) direct-history
+corrections are paid only for them), as the one-neuron loop redoes its split steps. Orders may differ per neuron:
+the history constants are computed once per distinct order (the soe mode count padded to the largest) and each
+neuron reads its row. A neuron gives the spike times and states it gives alone to 1e-12 relative or better (the
+padded modes and the vectorised sums reorder roundings; tests/test_fractional_population.py). Recorded: the states
+at every node or at the requested nodes only, the spike count of every neuron and a bounded buffer of (time, neuron)
+pairs (at most one spike per neuron and step); the halt time of a neuron whose state turned non-finite.
 
 Fast history (``history="soe"``, the ``fast-l1`` method). The weights themselves are approximated by a sum of
 exponentials in j: from x^−α = Γ(α)^−1 ∫_0^∞ e^{−xs} s^{α−1} ds,
@@ -102,6 +114,7 @@ from ..compiled import run_compiled
 from ..errors import NeurospikeError
 from . import events
 from .methods import VectorField, newton
+from .population import EVENT_BATCH, append_spikes, gather_neurons
 
 HISTORY_BLOCK = 512  # history terms summed per inner iteration (5x faster than one full-length sum per step)
 LOCAL_TERMS = 32  # history="soe": the increments Δy_{n−1} … Δy_{n−32} keep their exact weights (j0 = 33)
@@ -381,13 +394,15 @@ def _soe_correct(step, memory, geometry, constants, n_steps):
     return recent, modes + decay * excess, pending + exact - through_modes
 
 
-def l1_loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt, resume=None):
-    """The compiled time loop; returns the trace, the per-step spike records (NaN where none) and the halt time.
-    ``resume`` = (history memory, refractory end) is where the soe history starts (None for direct)."""
-    n = y0.shape[0]
+def l1_step(model, n_steps, implicit, located, history, t0, dt):
+    """One neuron's L1 step, shared by the one-neuron loop and the population loop: returns (``advance``,
+    ``splits``) with ``advance(params, current, constants, scale, step, state, split_mode) -> (state, (t_spike,
+    before, after), split)``, ``state`` = (y at the previous node, history memory, halt time, refractory end);
+    ``splits``: whether steps can split at t* or a refractory release (then a step that reports ``split`` is
+    redone from its start with ``split_mode=True``, :func:`run_split_steps`)."""
+    n = model.n_states
     rule = model.spike
     k = model.state_index(rule.state) if rule else None
-    alpha = constants[-1]
     if history == "direct":
         history_sum, push, correct = _l1_direct_sum, _direct_push, _direct_correct
     else:
@@ -395,8 +410,9 @@ def l1_loop(model, n_steps, implicit, located, history, params, current, y0, con
     split_resets = rule is not None and rule.reset is not None and located
     splits = rule is not None and (rule.reset is not None or rule.refractory is not None)  # steps split at t*/release
 
-    def body(step, carry, split_mode=False):
-        trace, y_prev, memory, spike_time, before_all, after_all, halt_time, refractory_end = carry
+    def advance(params, current, constants, scale, step, state, split_mode=False):
+        y_prev, memory, halt_time, refractory_end = state
+        alpha = constants[-1]
         halted = ~jnp.isnan(halt_time)
         t_prev = t0 + (step - 1) * dt
         t_now = t0 + step * dt
@@ -419,7 +435,7 @@ def l1_loop(model, n_steps, implicit, located, history, params, current, y0, con
             return newton(lambda z: z - y_from + memory_term - short * scale * field(t_now, z), explicit)
 
         y_new = solve(y_prev, first, 0.0)
-        zero = jnp.zeros((n,), dtype=y0.dtype)
+        zero = jnp.zeros((n,), dtype=y_prev.dtype)
         y_store = y_new
         # the step's geometry: (piece A start, end, its increment, piece B start, its increment), offsets in steps
         geometry = (first, first, zero, first, y_new - y_prev)
@@ -457,6 +473,21 @@ def l1_loop(model, n_steps, implicit, located, history, params, current, y0, con
         memory = push(step, memory, rise + fall, constants)
         if split_mode:
             memory = correct(step, memory, geometry, constants, n_steps)
+        return (y_store, memory, halt_time, refractory_end), (t_spike, before, after), split
+
+    return advance, splits
+
+
+def l1_loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt, resume=None):
+    """The compiled time loop; returns the trace, the per-step spike records (NaN where none) and the halt time.
+    ``resume`` = (history memory, refractory end) is where the soe history starts (None for direct)."""
+    n = y0.shape[0]
+    advance, splits = l1_step(model, n_steps, implicit, located, history, t0, dt)
+
+    def body(step, carry, split_mode=False):
+        trace, y_prev, memory, spike_time, before_all, after_all, halt_time, refractory_end = carry
+        (y_store, memory, halt_time, refractory_end), (t_spike, before, after), split = advance(
+            params, current, constants, scale, step, (y_prev, memory, halt_time, refractory_end), split_mode)
         # y_prev rides in the carry: reading it back from the trace made XLA copy the whole trace every step
         return (jax.lax.dynamic_update_index_in_dim(trace, y_store, step, 0), y_store, memory,
                 spike_time.at[step - 1].set(t_spike),
@@ -545,13 +576,21 @@ def spike_event(rule, params, k, located, y_prev, y_new, t_prev, dt, held=False)
             jnp.where(crossed, y_reset, nothing))
 
 
-def check_run(scheme, model, params, y0, alpha, dt, n_steps, events):
-    """Validate a fractional run's inputs (one-line errors); returns (y0, alpha per state, n_steps)."""
+def check_run(scheme, model, params, y0, alpha, dt, n_steps, events, size=None):
+    """Validate a fractional run's inputs (one-line errors); returns (y0, alpha per state, n_steps). One neuron
+    (``size`` None): scalar parameters, y0 (n,), alpha (n,); a population of ``size`` neurons: parameters
+    scalars or (size,), y0 (n, size), alpha (n,) or (n, size)."""
     n = model.n_states
     y0 = np.asarray(y0, dtype=float)
-    alpha = np.broadcast_to(np.asarray(alpha, dtype=float), (n,)).copy()
-    if y0.shape != (n,) or not np.all(np.isfinite(y0)):
-        raise NeurospikeError(f"y0={y0!r} must be {n} finite numbers (states {', '.join(model.states)})")
+    alpha = np.asarray(alpha, dtype=float)
+    if size is None and alpha.ndim == 2:
+        raise NeurospikeError(f"alpha per neuron ({alpha.shape[1]} neurons): the {scheme} run here integrates one "
+                              f"neuron; give one order per state")
+    alpha = np.broadcast_to(alpha, (n, size) if size is not None and alpha.ndim == 2 else (n,)).copy()
+    shape = (n,) if size is None else (n, size)
+    if y0.shape != shape or not np.all(np.isfinite(y0)):
+        raise NeurospikeError(f"y0={y0!r} must be {n} finite numbers (states {', '.join(model.states)})"
+                              f"{'' if size is None else f' for each of {size} neurons'}")
     bad = alpha[~((alpha > 0) & (alpha <= 1))]
     if bad.size:
         raise NeurospikeError(f"fractional order alpha={float(bad[0]):g} is outside (0, 1]")
@@ -562,11 +601,13 @@ def check_run(scheme, model, params, y0, alpha, dt, n_steps, events):
     if events not in ("located", "step"):
         raise NeurospikeError(f"events={events!r}: use 'located' or 'step'")
     for name, value in params.items():
-        if np.ndim(value) != 0:
+        if size is None and np.ndim(value) != 0:
             raise NeurospikeError(f"parameter {name}={value!r}: the {scheme} scheme integrates one neuron; "
                                   f"give scalars")
+        if size is not None and np.shape(value) not in ((), (size,)):
+            raise NeurospikeError(f"parameter {name} has shape {np.shape(value)}: give a scalar or {size} values")
     rule = model.spike
-    if rule is not None and rule.refractory is not None and not float(params[rule.refractory]) >= 0:
+    if rule is not None and rule.refractory is not None and not np.all(np.asarray(params[rule.refractory]) >= 0):
         raise NeurospikeError(f"{rule.refractory}={params[rule.refractory]!r}: a refractory period must be >= 0 ms")
     return y0, alpha, int(n_steps)
 
@@ -634,3 +675,133 @@ def run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, com
         "compile_time_s": compile_time,
         "run_time_s": run_time,
     }
+
+
+def population_constants(history, orders, horizon, tolerance):
+    """The history constants (:func:`direct_constants` or :func:`soe_constants`) of a population whose orders
+    ``orders`` (n, N) may differ per neuron: computed once per distinct column of orders, the soe mode count
+    padded to the largest (padded modes weigh 0 and decay at once, as for states of one neuron), and one row per
+    neuron (leading axis N). Returns (constants, scale Δt^α Γ(2 − α) per neuron (N, n)) without the dt factor
+    (``scale_exponent``: the orders (N, n))."""
+    distinct, inverse = np.unique(orders.T, axis=0, return_inverse=True)
+    builder = direct_constants if history == "direct" else soe_constants
+    each = [builder(column, horizon, tolerance) for column in distinct]
+    if history == "soe":
+        count = max(c[1].shape[1] for c in each)
+        pad = lambda a: np.pad(a, ((0, 0), (0, count - a.shape[1])))  # noqa: E731
+        each = [(c[0], *map(pad, c[1:5]), c[5]) for c in each]
+    return tuple(np.stack(parts)[np.ravel(inverse)] for parts in zip(*each))
+
+
+def l1_population_loop(model, n_steps, implicit, located, history, spike_capacity, params, current, y0, constants,
+                       scale, t0, dt, record_index):
+    """The compiled loop of a population (module docstring of :func:`run_l1_population`): y0 (N, n); constants
+    and scale with a leading N axis or shared; returns the states at ``record_index`` (len, N, n), the spike
+    count per neuron, the spike buffer (times, neurons, offered) and the halt time per neuron."""
+    size, n = y0.shape
+    advance, splits = l1_step(model, n_steps, implicit, located, history, t0, dt)
+    param_axes = {name: (0 if jnp.ndim(value) else None) for name, value in params.items()}
+    current_axes = current.population_axes()
+    neuron_axis = 0 if jnp.ndim(scale) == 2 else None  # orders per neuron: constants and scale have an N axis
+
+    def advance_all(split_mode):
+        return jax.vmap(lambda p, i, c, s, step, state: advance(p, i, c, s, step, state, split_mode),
+                        in_axes=(param_axes, current_axes, neuron_axis, neuron_axis, None, 0))
+
+    plain, redo_split = advance_all(False), advance_all(True)
+    # the state entries a split step's redo starts from: y, halt time and refractory end as before the plain
+    # attempt (and the soe memory, which it shifted); the direct memory as the plain attempt left it (its write
+    # at the step's column is overwritten), as in the one-neuron loop (:func:`run_split_steps`)
+    kept = {0, 2, 3} | ({1} if history == "soe" else set())
+    neurons = jnp.arange(size)
+    # every slot of a batch is computed: about 1.5x the splits of a step at 50 Hz and dt 0.1 ms (a spike and a
+    # release each); fast-l1 LIF, 1000 neurons, 200 ms at dt 0.1: 15 slots 1.7 s, 64 slots 3.0 s
+    batch_size = min(EVENT_BATCH, max(8, size // 64))
+
+    def step_all(step, carry):
+        state, counts, buffer = carry
+        new, record, split = plain(params, current, constants, scale, step, state)
+        if splits:  # the split neurons redone in batches of EVENT_BATCH, each from its own start of step
+            def batch(loop):
+                pending, new, record = loop
+                index = jnp.nonzero(pending, size=batch_size, fill_value=size)[0]
+                safe = jnp.minimum(index, size - 1)
+                start = tuple(jax.tree_util.tree_map(lambda a: a[safe], (state if i in kept else new)[i])
+                              for i in range(4))
+                done, done_record, _ = redo_split(
+                    gather_neurons(params, param_axes, safe), gather_neurons(current, current_axes, safe),
+                    *(a if neuron_axis is None else jax.tree_util.tree_map(lambda c: c[safe], a)
+                      for a in (constants, scale)), step, start)
+                put = lambda a, b: a.at[index].set(b, mode="drop")  # noqa: E731
+                return (pending.at[index].set(False, mode="drop"), jax.tree_util.tree_map(put, new, done),
+                        jax.tree_util.tree_map(put, record, done_record))
+
+            new, record = jax.lax.cond(
+                jnp.any(split), lambda loop: jax.lax.while_loop(lambda s: jnp.any(s[0]), batch, loop)[1:],
+                lambda loop: loop[1:], (split, new, record))
+        t_spike = jnp.broadcast_to(record[0], (size,))
+        spiked = ~jnp.isnan(t_spike)
+        buffer = jax.lax.cond(jnp.any(spiked),
+                              lambda b: append_spikes(b, t_spike, neurons, spiked, spike_capacity),
+                              lambda b: b, buffer)
+        return new, counts + spiked, buffer
+
+    def segment(carry, bounds):
+        carry = jax.lax.fori_loop(bounds[0] + 1, bounds[1] + 1, step_all, carry)
+        return carry, carry[0][0]
+
+    if history == "direct":
+        memory = _l1_direct_memory(n, n_steps, y0.dtype)
+    else:
+        memory = soe_memory(n, constants[1].shape[-1])
+    memory = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (size, *a.shape)), memory)
+    state = (y0, memory, jnp.full((size,), jnp.nan), jnp.full((size,), -jnp.inf))
+    buffer = (jnp.full((spike_capacity,), jnp.nan), jnp.zeros((spike_capacity,), jnp.int32), jnp.asarray(0))
+    carry = (state, jnp.zeros((size,), jnp.int32), buffer)
+    (state, counts, buffer), saved = jax.lax.scan(segment, carry, jnp.stack([record_index[:-1], record_index[1:]], 1))
+    return jnp.concatenate([y0[None], saved]), counts, buffer, state[2]
+
+
+def run_l1_population(model, params, current, y0, alpha, t0, dt, n_steps, *, record_index, spike_capacity,
+                      implicit=True, events="located", history="direct", tolerance=FAST_L1_TOLERANCE):
+    """N neurons at once with the L1 scheme of :func:`run_l1`: each neuron takes exactly the one-neuron step
+    (:func:`l1_step`, ``jax.vmap``-ed over neurons; the steps split at a located reset or a refractory release
+    are redone, like the one-neuron loop's, for just those neurons, in batches of up to ``EVENT_BATCH``) on the shared
+    grid t0 + k·dt. ``params``: scalars or arrays (N,); ``current``: a current with per-neuron leaves or not;
+    ``y0`` (n, N); ``alpha`` (n,) or (n, N) (orders per neuron: the history constants are computed per distinct
+    order, :func:`population_constants`).
+
+    Records the states at the nodes ``record_index`` (increasing, from 0 to n_steps), the spike count of every
+    neuron and the first ``spike_capacity`` (time, neuron) pairs (at most one spike per neuron and step).
+    Returns numpy arrays: ``t`` (len(record_index),), ``y`` (len, n, N), ``counts`` (N,), ``spike_times``,
+    ``spike_neurons`` (sorted by time, then neuron), ``offered`` (spikes seen; more than recorded when the buffer
+    filled), ``halt_time`` (N,: NaN, or the first node where the neuron's state was non-finite; it is held
+    there), ``compile_time_s``, ``run_time_s``."""
+    if history not in HISTORIES:
+        raise NeurospikeError(f"history={history!r}: use {' or '.join(map(repr, HISTORIES))}")
+    size = np.shape(y0)[1]
+    y0, alpha, n_steps = check_run("L1", model, params, y0, alpha, dt, n_steps, events, size)
+    if alpha.ndim == 2 and np.all(alpha == alpha[:, :1]):
+        alpha = alpha[:, 0]  # one order for every neuron: shared constants
+    if alpha.ndim == 2:
+        constants = population_constants(history, alpha, n_steps, tolerance)
+        scale = dt ** alpha.T * gamma(2.0 - alpha.T)
+    else:
+        constants = (direct_constants if history == "direct" else soe_constants)(alpha, n_steps, tolerance)
+        scale = dt ** alpha * gamma(2.0 - alpha)
+    record_index = np.asarray(record_index, dtype=np.int32)
+    args = ({k: np.asarray(v, dtype=float) for k, v in params.items()}, current, np.ascontiguousarray(y0.T),
+            tuple(np.asarray(c, dtype=float) for c in constants), np.asarray(scale, dtype=float), np.float64(t0),
+            np.float64(dt), record_index)
+    loop = lambda *a: l1_population_loop(model, n_steps, bool(implicit), events == "located", history,  # noqa: E731
+                                         int(spike_capacity), *a)
+    outputs, compile_time, run_time = run_compiled(
+        loop, (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history,
+               int(spike_capacity)), args)
+    saved, counts, (times, neurons, offered), halt_time = outputs
+    taken = min(int(offered), int(spike_capacity))
+    times, neurons = np.asarray(times)[:taken], np.asarray(neurons)[:taken]
+    order = np.lexsort((neurons, times))
+    return {"t": t0 + dt * record_index, "y": np.moveaxis(np.asarray(saved), 1, 2), "counts": np.asarray(counts),
+            "spike_times": times[order], "spike_neurons": neurons[order], "offered": int(offered),
+            "halt_time": np.asarray(halt_time), "compile_time_s": compile_time, "run_time_s": run_time}

@@ -87,6 +87,24 @@ def _vmapped(function, param_axes, current_axes, *axes, out_axes=0):
     return jax.vmap(function, in_axes=(param_axes, current_axes, *axes), out_axes=out_axes)
 
 
+def gather_neurons(tree, axes, index):
+    """The per-neuron leaves of ``tree`` (those with a mapped axis in ``axes``) at ``index``."""
+    return jax.tree_util.tree_map(lambda axis, leaf: leaf if axis is None else jnp.take(leaf, index, axis=axis),
+                                  axes, tree, is_leaf=lambda x: x is None)
+
+
+def append_spikes(buffer, times, neurons, valid, capacity):
+    """Append the valid (time, neuron) pairs to ``buffer`` = (times, neurons, how many were offered) of
+    ``capacity`` entries (dropped once it is full; the count goes on)."""
+    if capacity == 0:
+        return buffer
+    recorded, times_out, neurons_out = buffer[2], buffer[0], buffer[1]
+    position = jnp.where(valid, recorded + jnp.cumsum(valid) - 1, capacity)
+    times_out = times_out.at[position].set(times, mode="drop")
+    neurons_out = neurons_out.at[position].set(neurons.astype(neurons_out.dtype), mode="drop")
+    return times_out, neurons_out, recorded + jnp.sum(valid)
+
+
 def run(config: LoopConfig, params, current, y0, nodes, record_index, min_interval, spike_capacity: int,
         rate_guard: bool):
     """Integrate a population ``y0`` of shape (n_states, N) over ``nodes``, in blocks of ``NEURON_BLOCK``
@@ -197,21 +215,10 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
     events_some = _vmapped(one_neuron_events, param_axes, current_axes, 0, 0, 1, 1, 0, None, None,
                            out_axes=(1, 0, 0, 0))
 
-    def gather(tree, axes, index):
-        """The per-neuron leaves of ``tree`` (those with a mapped axis) at ``index``."""
-        return jax.tree_util.tree_map(lambda axis, leaf: leaf if axis is None else jnp.take(leaf, index, axis=axis),
-                                      axes, tree,
-                                      is_leaf=lambda x: x is None)
+    gather = gather_neurons
 
     def append(buffer, times, neurons, valid):
-        """Append the valid (time, neuron) pairs to the buffer (dropped once it is full; the count goes on)."""
-        if spike_capacity == 0:
-            return buffer
-        recorded, times_out, neurons_out = buffer[2], buffer[0], buffer[1]
-        position = jnp.where(valid, recorded + jnp.cumsum(valid) - 1, spike_capacity)
-        times_out = times_out.at[position].set(times, mode="drop")
-        neurons_out = neurons_out.at[position].set(neurons.astype(neurons_out.dtype), mode="drop")
-        return times_out, neurons_out, recorded + jnp.sum(valid)
+        return append_spikes(buffer, times, neurons, valid, spike_capacity)
 
     def located_events(carry, start, y, y1, span, t_ref, t_next, crossed):
         """The crossed neurons in batches of ``EVENT_BATCH``, each through the one-neuron event function with its
