@@ -107,6 +107,23 @@ def test_solver_axes_and_the_lif_closed_form(tmp_path):
         assert np.all(dataset["count"].sel(I=amplitude).values == exact.size)
 
 
+def test_an_order_axis_is_vectorised_and_each_point_is_its_run_alone():
+    """FO-LIF over (I, α) with fast-l1 in one population run per block, and only v's order of FO-HH."""
+    dataset = ns.sweep("lif", {"I": [3.0, 5.0], "alpha": [0.6, 0.8, 1.0]}, method="fast-l1", dt=0.1, t_end=200.0,
+                       metrics=["count", "first_spike", "cv"], client="serial", store=None)
+    for amplitude in (3.0, 5.0):
+        for alpha in (0.6, 0.8, 1.0):
+            spikes = ns.simulate("lif", method="fast-l1", alpha=alpha, dt=0.1, t_end=200.0, current=amplitude).spikes
+            where = {"I": amplitude, "alpha": alpha}
+            assert int(dataset["count"].sel(where)) == spikes.size > 0
+            assert float(dataset["first_spike"].sel(where)) == pytest.approx(spikes[0], abs=1e-10)
+    hh = ns.sweep("hh", {"alpha_v": [0.7, 1.0]}, method="fast-l1", dt=0.02, t_end=60.0, current=10.0,
+                  metrics=["count"], client="serial", store=None)
+    for alpha in (0.7, 1.0):
+        alone = ns.simulate("hh", method="fast-l1", alpha={"v": alpha}, dt=0.02, t_end=60.0, current=10.0)
+        assert int(hh["count"].sel(alpha_v=alpha)) == alone.spikes.size > 0
+
+
 def test_points_whose_run_breaks_off_are_missing_values_not_a_failed_sweep():
     """Explicit Euler on HH at dt = 0.1 ms turns non-finite once it fires (the one-neuron loop says so with a
     SimulationError); those points are NaN / −1, the others keep their values."""

@@ -486,9 +486,13 @@ def _population_run(spec, n, params, current, alpha, user, common):
     """The block as one population run, its spike buffer grown to every spike if the first one overflowed; the
     points stopped by the runaway guard (NaN at t_end) are marked invalid."""
     recorded = int(math.ceil(n * RECORDED_RATE_HZ * (spec.t_end - spec.t0) / 1000.0)) + 1000
+    end = spec.t_end
+    if registry.get(common["method"]).family == "fractional":  # its uniform grid's last node
+        step = resolve(spec.model, spec.preset, t_end=spec.t_end, t0=spec.t0, dt=common["dt"]).dt
+        end = spec.t0 + math.floor((spec.t_end - spec.t0) / step + 1e-9) * step
     while True:
         trajectory = simulate(spec.model, params=params, current=current, alpha=alpha,
-                              save_at=None if user else [spec.t_end], max_recorded_spikes=recorded, **common)
+                              save_at=None if user else [end], max_recorded_spikes=recorded, **common)
         total = int(np.sum(trajectory.spike_counts))
         if len(trajectory.spikes) == total:
             break
