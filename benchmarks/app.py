@@ -62,7 +62,7 @@ def choose(page, testid, value):
     """Select ``value`` and wait for the server's config in reply (select_option always sends a change)."""
     page.evaluate("window.__before = window.neurospike.config")
     page.get_by_test_id(testid).select_option(value)
-    page.wait_for_function("window.neurospike.config !== window.__before")
+    page.wait_for_function("() => window.neurospike.config !== window.__before")
 
 
 def measure(page, pid, case, seconds, moves):
@@ -77,8 +77,9 @@ def measure(page, pid, case, seconds, moves):
     page.get_by_test_id("dt-input").fill(str(dt))
     page.get_by_test_id("dt-input").press("Enter")
     if page.evaluate(f"window.neurospike.config.dt !== {dt}"):
-        page.wait_for_function("window.neurospike.config !== window.__before")
-    page.wait_for_function(f"window.neurospike.config.dt === {dt} && window.neurospike.config.method === {method!r}")
+        page.wait_for_function("() => window.neurospike.config !== window.__before")
+    page.wait_for_function(f"() => window.neurospike.config.dt === {dt} && "
+                           f"window.neurospike.config.method === {method!r}")
     page.get_by_test_id("play").click()
     page.wait_for_timeout(3000)  # compile (warm-up) and fill the window
     read = "[window.neurospike.frames, window.neurospike.chunks, parseFloat(document.querySelector(" \
@@ -112,7 +113,7 @@ def main():
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 850})
             page.goto(url)
-            page.wait_for_function("window.neurospike && window.neurospike.connected && window.neurospike.config")
+            page.wait_for_function("() => window.neurospike && window.neurospike.connected && window.neurospike.config")
             rows = [measure(page, process.pid, case, args.seconds, args.moves) for case in CASES]
             browser.close()
     finally:

@@ -1,4 +1,5 @@
 import os
+import socket
 from pathlib import Path
 
 import hypothesis
@@ -15,6 +16,13 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (apt-get install -y chromium); never `playwright install`
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # as in DEVELOPERS.md
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for an app started by a test)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,9 @@
 """The live app end to end: `neurospike app` started as a user would, driven in Debian's headless chromium by
 playwright. Play advances the simulated time and counts spikes, a larger input fires faster, solver, model and
 fractional order switch, CSV and PNG export what is shown, two tabs are independent sessions, and a screenshot
-goes to report/app.png. Launch options as in DEVELOPERS.md; `playwright install` is never used."""
+goes to report/app.png. Launch options as in DEVELOPERS.md; `playwright install` is never used. Every
+wait_for_function gets a function: the page's Content-Security-Policy forbids eval, and playwright evaluates a
+function's text once but a bare expression again on every poll."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import csv
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +18,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 pytestmark = pytest.mark.slow  # chromium against a running app: `make check` leaves it out, `make test` runs it
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +56,7 @@ def page(browser, server):
     opened.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     opened.on("pageerror", lambda error: problems.append(str(error)))
     opened.goto(server)
-    opened.wait_for_function("window.neurospike && window.neurospike.config && window.neurospike.connected")
+    opened.wait_for_function("() => window.neurospike && window.neurospike.config && window.neurospike.connected")
     yield opened
     context.close()
     assert not problems, problems
@@ -71,14 +67,14 @@ def number(page, testid: str) -> float:
 
 
 def wait_until(page, testid: str, condition: str, timeout: float = 20_000):
-    page.wait_for_function(f"(() => {{ const x = parseFloat(document.querySelector('[data-testid={testid}]')"
-                           f".textContent); return {condition}; }})()", timeout=timeout)
+    page.wait_for_function(f"() => {{ const x = parseFloat(document.querySelector('[data-testid={testid}]')"
+                           f".textContent); return {condition}; }}", timeout=timeout)
 
 
 def configured(page, **expected):
     checks = " && ".join(f"c.{key} === {value!r}" if isinstance(value, str) else
                          f"c.{key} === {str(value).lower()}" for key, value in expected.items())
-    page.wait_for_function(f"(() => {{ const c = window.neurospike.config; return {checks}; }})()")
+    page.wait_for_function(f"() => {{ const c = window.neurospike.config; return {checks}; }}")
 
 
 def test_play_advances_time_and_spikes_and_a_larger_input_fires_faster(page):
@@ -89,7 +85,7 @@ def test_play_advances_time_and_spikes_and_a_larger_input_fires_faster(page):
     wait_until(page, "spike-count", "x > 3")
     slow = number(page, "firing-rate")
     # the 3D neuron: particles travel for the spikes, and the soma's colour follows v
-    page.wait_for_function("window.neurospike.neuron.particles().length > 0")
+    page.wait_for_function("() => window.neurospike.neuron.particles().length > 0")
     colours = set()
     for _ in range(12):
         colours.add(page.evaluate("window.neurospike.neuron.somaColor()"))
@@ -101,7 +97,7 @@ def test_play_advances_time_and_spikes_and_a_larger_input_fires_faster(page):
     v0, u_before = page.evaluate(nullcline)
     assert u_before == pytest.approx(0.04 * v0 ** 2 + 5 * v0 + 140 + 5, rel=1e-6)
     page.get_by_test_id("slider-I").fill("40")
-    page.wait_for_function(f"{nullcline}[1] > {u_before + 30}")
+    page.wait_for_function(f"() => {nullcline}[1] > {u_before + 30}")
     start = number(page, "sim-time")
     wait_until(page, "sim-time", f"x > {start + 1200}")  # the rate is counted over the last 1000 ms
     fast = number(page, "firing-rate")
@@ -128,17 +124,18 @@ def test_solver_model_and_fractional_switches(page):
     wait_until(page, "sim-time", f"x > {before + 300}")
 
     page.get_by_test_id("slider-d").fill("2")
-    page.wait_for_function("window.neurospike.latencies.length > 0")
+    page.wait_for_function("() => window.neurospike.latencies.length > 0")
     assert page.get_by_test_id("value-d").input_value() == "2"
     page.get_by_test_id("value-c").fill("-55.25")  # a typed value, off the slider's grid, reaches the server
     page.get_by_test_id("value-c").press("Enter")
-    page.wait_for_function("window.neurospike.latencies.length > 1")
+    page.wait_for_function("() => window.neurospike.latencies.length > 1")
     page.get_by_test_id("value-c").fill("99")  # outside [-80, -30]: refused in the page
     page.get_by_test_id("value-c").press("Enter")
     assert "c=99" in page.get_by_test_id("status").inner_text()
     assert page.get_by_test_id("value-c").input_value() == "-55.25"
     page.get_by_test_id("restore").click()  # the preset's values again, from t = 0
-    page.wait_for_function("window.neurospike.config.controls.d.value === 6 && window.neurospike.config.sim_time === 0")
+    page.wait_for_function("() => window.neurospike.config.controls.d.value === 6 && "
+                           "window.neurospike.config.sim_time === 0")
     assert float(page.get_by_test_id("slider-d").input_value()) == 6.0
 
     page.get_by_test_id("model-select").select_option("lif")
@@ -151,7 +148,7 @@ def test_solver_model_and_fractional_switches(page):
     options = page.get_by_test_id("solver-select").locator("option").all_inner_texts()
     assert options == ["fast-l1"]
     page.get_by_test_id("slider-alpha").fill("0.7")
-    page.wait_for_function("window.neurospike.latencies.length > 0")
+    page.wait_for_function("() => window.neurospike.latencies.length > 0")
     wait_until(page, "spike-count", "x > 2")
     page.get_by_test_id("pause").click()
 
@@ -160,7 +157,7 @@ def test_csv_and_png_export_what_is_shown(page):
     page.get_by_test_id("solver-select").select_option("rk4")
     page.get_by_test_id("dt-input").fill("0.1")
     page.get_by_test_id("dt-input").press("Enter")
-    page.wait_for_function("window.neurospike.config.dt === 0.1")
+    page.wait_for_function("() => window.neurospike.config.dt === 0.1")
     page.get_by_test_id("play").click()
     wait_until(page, "sim-time", "x > 600")
     page.get_by_test_id("pause").click()
@@ -192,7 +189,7 @@ def test_csv_and_png_export_what_is_shown(page):
 def test_two_tabs_are_independent_sessions_and_a_screenshot(page, browser, server):
     other = browser.new_page(viewport={"width": 1200, "height": 800})
     other.goto(server)
-    other.wait_for_function("window.neurospike && window.neurospike.connected && window.neurospike.config")
+    other.wait_for_function("() => window.neurospike && window.neurospike.connected && window.neurospike.config")
     page.get_by_test_id("slider-I").fill("30")
     page.get_by_test_id("play").click()
     wait_until(page, "spike-count", "x > 20")

@@ -30,7 +30,10 @@ FRAME_MS = 1000.0 * server.FRAME_S  # simulated ms per frame at speed 1
 
 @pytest.fixture(scope="module")
 def client():
-    return TestClient(server.create_app())
+    """The test client's Host is `testserver`: named as the app's own, and its WebSockets come from that origin
+    (tests/test_app_security.py tests the refusals)."""
+    return TestClient(server.create_app(8050, allow_hosts=["testserver"]),
+                      headers={"origin": "http://testserver:8050"})
 
 
 def receive(ws, timeout=20.0):

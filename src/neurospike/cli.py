@@ -450,19 +450,32 @@ def paper(
 @app.command("app")
 def live_app(
     port: int = typer.Option(8050, "--port", help="TCP port (1-65535)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on; 0.0.0.0 exposes the app to "
-                                                          "the network (it has no authentication)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on; beyond loopback (0.0.0.0: every "
+                                                          "interface) the app asks for its token."),
+    allow_host: Optional[List[str]] = typer.Option(None, "--allow-host", help="Another Host name the app answers "
+                                                   "to, e.g. the machine's address (repeatable)."),
+    allow_origin: Optional[List[str]] = typer.Option(None, "--allow-origin", help="Another origin whose pages may "
+                                                     "open the WebSocket, e.g. https://proxy.example (repeatable)."),
+    token: Optional[str] = typer.Option(None, "--token", help="The token to ask for (default: a random one)."),
+    no_token: bool = typer.Option(False, "--no-token", help="Ask for no token, even beyond loopback (warns)."),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
 ) -> None:
     """Start the live browser app: sliders, solver toggle, streaming traces, phase plane and a 3D neuron."""
+    import secrets
     import socket
 
     import uvicorn
 
-    from .app.server import MAX_MESSAGE_BYTES, create_app
+    from .app.server import MAX_MESSAGE_BYTES, create_app, is_loopback, url_host
 
     if not 1 <= port <= 65535:
         raise NeurospikeError(f"--port {port} is outside 1-65535")
+    if token is not None and no_token:
+        raise NeurospikeError("--token and --no-token contradict each other; give one")
+    if token is not None and not (token and all(c.isascii() and (c.isalnum() or c in "-_") for c in token)):
+        raise NeurospikeError(f"--token {token!r}: use letters, digits, - and _ only (it goes into a URL)")
+    allow_hosts = [_host_name(name) for name in allow_host or []]
+    allow_origins = [_origin(origin) for origin in allow_origin or []]
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:  # a clear error now, not a traceback later
@@ -471,14 +484,55 @@ def live_app(
     except OSError as error:
         raise NeurospikeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     enable_disk_cache()
-    url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
+    if host in ("0.0.0.0", "::"):  # every interface: the URL names the machine, which the app then answers to
+        name = socket.gethostname()
+        allow_hosts.append(name)
+    else:
+        name = "localhost" if host in ("127.0.0.1", "::1") else host
+    token = None if no_token else token or secrets.token_urlsafe(32)
+    url = f"http://{url_host(name)}:{port}/" + (f"?token={token}" if token else "")
+    if no_token and not is_loopback(host):
+        print(f"neurospike: warning: --no-token on {host}: anyone who reaches port {port} can use the app",
+              file=sys.stderr, flush=True)
     print(f"neurospike live app on {url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
         import webbrowser
 
         webbrowser.open(url)
+    app = create_app(port, host, allow_hosts=allow_hosts, allow_origins=allow_origins, token=token)
     # ws_max_size: a frame beyond 16x the protocol's limit closes that socket before it is read into memory
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning", ws_max_size=16 * MAX_MESSAGE_BYTES)
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws_max_size=16 * MAX_MESSAGE_BYTES)
+
+
+def _host_name(text: str) -> str:
+    """--allow-host: a host name or an IP address, without scheme, port or wildcard."""
+    import ipaddress
+
+    name = text.strip().strip("[]").lower()
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        labels = name.split(".")
+        if name and all(label and all(c.isascii() and (c.isalnum() or c in "-_") for c in label) for label in labels):
+            return name
+    raise NeurospikeError(f"--allow-host {text!r}: give a host name or an address, e.g. mybox.lan or 192.168.1.20 "
+                          f"(no scheme, port or wildcard)")
+
+
+def _origin(text: str) -> str:
+    """--allow-origin: SCHEME://HOST[:PORT] as a browser sends it in the Origin header."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username or parts.password:
+        raise NeurospikeError(f"--allow-origin {text!r}: give an origin, SCHEME://HOST[:PORT], e.g. "
+                              f"https://proxy.example:8443 (no path)")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 # --- entry point ------------------------------------------------------------------------------------------------

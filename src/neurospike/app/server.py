@@ -14,14 +14,21 @@ and while playing, every ``FRAME_S``: ``{"type": "chunk", "t": [...], "states": 
 "spikes": [...], "sim_time", "spike_count", "firing_rate", "revision", "speed"}`` with at most
 ``POINTS_PER_FRAME`` samples (min/max decimated, so spikes survive); ``revision`` counts the slider changes the
 chunk was computed with (the page measures slider-to-trace latency with it).
+
+Access (``AccessGuard``, behind Starlette's ``TrustedHostMiddleware``): a request whose Host is not one of the app's
+names gets 400; a WebSocket handshake whose Origin is not ``http://NAME:PORT`` for one of those names or an allowed
+origin, or that has no Origin and no token, gets 403 before any session exists; where the token is required (a
+host beyond loopback), every request without it (``?token=`` or the cookie the first page load sets) gets 403.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import json
 import math
+import secrets
 import time
 from importlib import resources
 from pathlib import Path
@@ -29,8 +36,10 @@ from typing import Annotated, Literal, Union
 
 import numpy as np
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import HTTPConnection
 
 from .. import models
 from ..errors import NeurospikeError
@@ -44,6 +53,20 @@ MAX_MESSAGES_PER_SECOND = 50
 MAX_SPEED = 10.0
 MAX_STEPS_PER_SECOND = 100_000  # per session: caps its CPU; a faster request runs slower than asked (see "speed")
 MAX_SESSIONS = 16
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'none'",
+    "script-src 'self'",  # the page's own files and /vendor/plotly.min.js: no inline script, no eval, no CDN
+    # plotly.js injects its own <style> elements at run time (blocked without 'unsafe-inline'; their hashes change
+    # with every plotly release); styles cannot run script, and the page inserts no text it did not write
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",  # the empty favicon and the PNG export's images
+    "connect-src 'self'",  # the page's own WebSocket
+    "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+))
+SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 
 
 class Strict(BaseModel):
@@ -140,10 +163,91 @@ def plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def create_app() -> FastAPI:
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses (127.0.0.0/8, ::1)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def url_host(name: str) -> str:
+    """A host name as a URL or a Host header writes it: an IPv6 address in brackets."""
+    return f"[{name}]" if ":" in name and not name.startswith("[") else name
+
+
+def token_cookie(port: int) -> str:
+    """The token cookie's name; it carries the port because cookies do not (two apps on one host keep theirs)."""
+    return f"neurospike-token-{port}"
+
+
+class AccessGuard:
+    """ASGI middleware: refuses a WebSocket handshake from a foreign or missing Origin and, where the token is
+    required, any request without it (403, one line, before the app sees it); sets the token cookie when a
+    request brings the token in its query; adds ``SECURITY_HEADERS`` to every HTTP response. An accepted
+    WebSocket passes through untouched: nothing here runs per message or per frame."""
+
+    def __init__(self, app, origins: set[str], token: str | None, token_required: bool, cookie: str):
+        self.app, self.origins, self.token, self.token_required, self.cookie = \
+            app, origins, token, token_required, cookie
+
+    def has_token(self, given) -> bool:
+        """True if one of ``given`` (strings or None) is the token; compared in constant time."""
+        return self.token is not None and any(
+            value is not None and secrets.compare_digest(value.encode(), self.token.encode()) for value in given)
+
+    def refusal(self, connection: HTTPConnection, query_token: str | None) -> str | None:
+        """Why this request is refused, in one line; None to let it through."""
+        token = self.has_token((query_token, connection.cookies.get(self.cookie)))
+        if connection.scope["type"] == "websocket":
+            origin = connection.headers.get("origin")
+            if origin is None and not token:
+                return "a WebSocket without an Origin header needs the app's token (?token=... from its URL)"
+            if origin is not None and origin.lower() not in self.origins:
+                return f"WebSocket from origin {origin[:200]!r} refused; start the app with --allow-origin to allow it"
+        if self.token_required and not token:
+            return ("this app needs its token: open the URL it printed (with ?token=...)" if query_token is None
+                    else "wrong token: open the URL the app printed")
+        return None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        connection = HTTPConnection(scope)
+        query_token = connection.query_params.get("token")
+        refusal = self.refusal(connection, query_token)
+        if refusal is not None:
+            return await PlainTextResponse(refusal + "\n", status_code=403)(scope, receive, send)
+        if scope["type"] == "websocket":
+            return await self.app(scope, receive, send)
+        headers = list(SECURITY_HEADERS)
+        if self.has_token((query_token,)):
+            headers.append((b"set-cookie", f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()))
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_origins=(),
+               token: str | None = None) -> FastAPI:
+    """The app for a server on ``host``:``port``. It answers the Host names 127.0.0.1, localhost, ::1, ``host``
+    and ``allow_hosts``; takes WebSockets from ``http://NAME:PORT`` for those names and from ``allow_origins``;
+    ``token`` (None: none) is required beyond loopback and accepted everywhere (module docstring)."""
     from .. import __version__
 
     app = FastAPI(title="neurospike live", docs_url=None, redoc_url=None, openapi_url=None)
+    names = {name.lower() for name in (*LOOPBACK_NAMES, host, *allow_hosts)}
+    origins = {f"http://{url_host(name)}:{port}" for name in names} | {o.lower().rstrip("/") for o in allow_origins}
+    if port == 80:  # a browser leaves the default port out of the Origin
+        origins |= {f"http://{url_host(name)}" for name in names}
+    app.add_middleware(AccessGuard, origins=origins, token=token, token_required=token is not None
+                       and not is_loopback(host), cookie=token_cookie(port))
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=sorted(url_host(name) for name in names),
+                       www_redirect=False)  # added last: the outermost, so a foreign Host is refused first
     sessions: set[int] = set()
 
     @app.get("/")
