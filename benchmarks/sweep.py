@@ -3,12 +3,13 @@ population run, and the headline maps.
 
     .venv/bin/python benchmarks/sweep.py [--cases overhead,fo-lif,fo-hh] [--out docs/]
 
-* ``overhead``: Izhikevich (2003) over the (a, b) plane, 200 × 200 = 40 000 neurons, rk4, dt 0.1 ms, 1000 ms,
-  constant input 10, v(0) = −65, u(0) = b·v(0) (Izhikevich 2003's own start). (1) ``ns.simulate`` of the 40 000
+* ``overhead``: Izhikevich (2003) over the (a, b) plane, 200 × 200 = 40 000 neurons, c = −65, d = 8, rk4, dt
+  0.1 ms, 1000 ms, constant input 10, v(0) = −65, u(0) = b·v(0) (Izhikevich 2003's own start). (1) ``ns.simulate`` of the 40 000
   neurons at once in this process (XLA sees one device per core), spike times recorded, then the same four
   metrics computed from them; (2) ``ns.sweep`` on a LocalCluster of 2 one-thread worker processes, 4096 points
   per task, count, rate, cv and first_spike written to zarr, (a) the cluster started inside the timing, (b) an
-  already running cluster; (3) the same with the pattern class too, which gives the (a, b) pattern map.
+  already running cluster; (3) the pattern class over (a, b) at RS's reset (c = −65, d = 8) and over (c, d) at RS's
+  recovery (a = 0.02, b = 0.2): the two planes of Izhikevich 2003, Fig. 2.
   Target: (2b) within 15 % of (1).
 * ``fo-lif`` / ``fo-hh``: firing rate over (I, α) with fast-l1 (a vectorised α axis), on the LocalCluster.
 
@@ -33,6 +34,10 @@ from neurospike import maps
 A = np.linspace(0.0, 0.12, 200)
 B = np.linspace(0.1, 0.3, 200)
 IZHIKEVICH = dict(method="rk4", dt=0.1, t_end=1000.0, current=10.0)
+RS_RESET = {"c": -65.0, "d": 8.0}  # Izhikevich 2003, Fig. 2: the (a, b) plane at RS's reset
+RS_RECOVERY = {"a": 0.02, "b": 0.2}  # and the (c, d) plane at RS's recovery
+C = np.linspace(-70.0, -45.0, 200)
+D = np.linspace(0.0, 10.0, 200)
 METRICS = ["count", "rate", "cv", "first_spike"]
 
 
@@ -50,13 +55,26 @@ def in_process() -> tuple[float, dict]:
     """The 40 000 neurons as one population run here, and the metrics from its spikes."""
     a, b = (x.ravel() for x in np.meshgrid(A, B, indexing="ij"))
     began = time.perf_counter()
-    run = ns.simulate("izhikevich", params={"a": a, "b": b}, initial={"v": -65.0, "u": -65.0 * b},
+    run = ns.simulate("izhikevich", params={"a": a, "b": b, **RS_RESET}, initial={"v": -65.0, "u": -65.0 * b},
                       save_at=[IZHIKEVICH["t_end"]], max_recorded_spikes=300 * a.size, **IZHIKEVICH)
     assert len(run.spikes) == int(np.sum(run.spike_counts)), "raise max_recorded_spikes"
     trains, counts = maps._trains(run, a.size, 0.0, IZHIKEVICH["t_end"])
     block = maps.Block(trains, counts, 0.0, IZHIKEVICH["t_end"], run)
     values = {name: maps.METRICS[name].compute(block) for name in METRICS}
     return time.perf_counter() - began, {"compile": run.compile_time_s, "run": run.run_time_s, **values}
+
+
+class Printed(list):
+    """The case's lines, each printed as soon as it is known."""
+
+    def append(self, line: str) -> None:
+        print(line, flush=True)
+        super().append(line)
+
+
+def _classes(dataset) -> str:
+    codes, counts = np.unique(dataset["pattern"].values, return_counts=True)
+    return "classes: " + ", ".join(f"{maps.PATTERN_CLASSES[c]} {n}" for c, n in zip(codes, counts))
 
 
 def _difference(a, b) -> float:
@@ -69,14 +87,14 @@ def _difference(a, b) -> float:
 def overhead(out: Path) -> list[str]:
     from distributed import Client, LocalCluster
 
-    lines = []
+    lines = Printed()
     wall_here, here = in_process()
     lines.append(f"in-process population run + metrics: {wall_here:.2f} s (compile {here['compile']:.2f} s, "
                  f"loop {here['run']:.2f} s)")
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
         dataset = ns.sweep("izhikevich", {"a": A, "b": B}, metrics=METRICS, workers=2, store=f"{tmp}/cold.zarr",
-                           **IZHIKEVICH)
+                           params=RS_RESET, **IZHIKEVICH)
         wall_cold = time.perf_counter() - began
         differences = ", ".join(f"{n} {_difference(dataset[n].values.ravel(), here[n]):.2g}" for n in METRICS)
         lines.append(f"ns.sweep, LocalCluster started inside: {wall_cold:.2f} s "
@@ -89,7 +107,7 @@ def overhead(out: Path) -> list[str]:
             client.run(lambda: __import__("neurospike"))  # the workers import neurospike and jax once
             began = time.perf_counter()
             dataset = ns.sweep("izhikevich", {"a": A, "b": B}, metrics=METRICS, client=client,
-                               store=f"{tmp}/warm.zarr", **IZHIKEVICH)
+                               store=f"{tmp}/warm.zarr", params=RS_RESET, **IZHIKEVICH)
             wall_warm = time.perf_counter() - began
             lines.append(f"ns.sweep on a running LocalCluster: {wall_warm:.2f} s "
                          f"({100 * (wall_warm / wall_here - 1):+.1f} % against the in-process run; "
@@ -97,12 +115,18 @@ def overhead(out: Path) -> list[str]:
                          f"neuron-steps/s)")
             began = time.perf_counter()
             patterns = ns.sweep("izhikevich", {"a": A, "b": B}, metrics=["pattern", "rate"], client=client,
-                                store=f"{tmp}/pattern.zarr", **IZHIKEVICH)
+                                store=f"{tmp}/pattern.zarr", params=RS_RESET, **IZHIKEVICH)
             wall_pattern = time.perf_counter() - began
-        lines.append(f"with the pattern class: {wall_pattern:.2f} s")
-        maps.plot_map(patterns, out / "sweep_izhikevich_ab.png")
-        codes, counts = np.unique(patterns["pattern"].values, return_counts=True)
-        lines.append("classes: " + ", ".join(f"{maps.PATTERN_CLASSES[c]} {n}" for c, n in zip(codes, counts)))
+            lines.append(f"(a, b) with the pattern class: {wall_pattern:.2f} s; " + _classes(patterns))
+            maps.plot_map(patterns, out / "sweep_izhikevich_ab.png")
+            began = time.perf_counter()
+            plane = ns.sweep("izhikevich", {"c": C, "d": D}, metrics=["pattern", "rate"], client=client,
+                             store=f"{tmp}/cd.zarr", params=RS_RECOVERY, **IZHIKEVICH)
+            lines.append(f"(c, d) with the pattern class: {time.perf_counter() - began:.2f} s; " + _classes(plane))
+            maps.plot_map(plane, out / "sweep_izhikevich_cd.png")
+        for name, (c, d) in {"RS": (-65, 8), "IB": (-55, 4), "CH": (-50, 2)}.items():
+            code = int(plane["pattern"].sel(c=c, d=d, method="nearest"))
+            lines.append(f"Izhikevich 2003 {name} (c = {c}, d = {d}): {maps.PATTERN_CLASSES[code]}")
     return lines
 
 
@@ -132,9 +156,10 @@ def main() -> None:
     out = Path(args.out)
     print(f"machine: {processor()}; jax {__import__('jax').__version__}, devices {__import__('jax').devices()}")
     for case in args.cases.split(","):
-        lines = overhead(out) if case == "overhead" else fractional(case, out)
-        for line in lines:
-            print(f"[{case}] {line}", flush=True)
+        print(f"[{case}]", flush=True)
+        for line in (overhead(out) if case == "overhead" else fractional(case, out)):
+            if case != "overhead":
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

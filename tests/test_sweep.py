@@ -124,6 +124,21 @@ def test_an_order_axis_is_vectorised_and_each_point_is_its_run_alone():
         assert int(hh["count"].sel(alpha_v=alpha)) == alone.spikes.size > 0
 
 
+def test_a_spike_buffer_too_small_for_one_neuron_block_is_grown(monkeypatch):
+    """The fixed-step loop shares the spike buffer out evenly over its 1024-neuron blocks: with room for too few
+    spikes, and the busy neurons all in the second block, the block is run again with room enough."""
+    monkeypatch.setattr(maps, "RECORDED_RATE_HZ", 1e-3)
+    d = np.linspace(0.0, 10.0, 600)
+    dataset = ns.sweep("izhikevich", {"c": [-70.0, -45.0], "d": d}, params={"a": 0.02, "b": 0.2}, method="rk4",
+                       dt=0.1, t_end=100.0, current=10.0, metrics=["count", "cv"], client="serial", store=None)
+    assert int(dataset["count"].sum()) > 10_000
+    for c, k in ((-70.0, 0), (-45.0, 0), (-45.0, 599)):
+        spikes = ns.simulate("izhikevich", params={"a": 0.02, "b": 0.2, "c": c, "d": d[k]}, method="rk4", dt=0.1,
+                             t_end=100.0, current=10.0).spikes
+        isi = np.diff(spikes)
+        assert float(dataset["cv"].sel(c=c, d=d[k])) == pytest.approx(np.std(isi) / np.mean(isi), abs=1e-9)
+
+
 def test_points_whose_run_breaks_off_are_missing_values_not_a_failed_sweep():
     """Explicit Euler on HH at dt = 0.1 ms turns non-finite once it fires (the one-neuron loop says so with a
     SimulationError); those points are NaN / −1, the others keep their values."""

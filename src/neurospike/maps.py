@@ -39,6 +39,7 @@ from .analysis import match_spikes
 from .errors import NeurospikeError, SimulationError, closest
 from .patterns import PATTERN_CLASSES, classify
 from .simulate import resolve, simulate
+from .solvers.population import NEURON_BLOCK
 
 OUTER_AXES = ("dt", "method")  # each value a run of its own; every other axis is vectorised over neurons
 INPUT_AXIS, ORDER_AXIS = "I", "alpha"
@@ -490,13 +491,19 @@ def _population_run(spec, n, params, current, alpha, user, common):
     if registry.get(common["method"]).family == "fractional":  # its uniform grid's last node
         step = resolve(spec.model, spec.preset, t_end=spec.t_end, t0=spec.t0, dt=common["dt"]).dt
         end = spec.t0 + math.floor((spec.t_end - spec.t0) / step + 1e-9) * step
-    while True:
+    for attempt in range(2):
         trajectory = simulate(spec.model, params=params, current=current, alpha=alpha,
                               save_at=None if user else [end], max_recorded_spikes=recorded, **common)
-        total = int(np.sum(trajectory.spike_counts))
-        if len(trajectory.spikes) == total:
+        if len(trajectory.spikes) == int(np.sum(trajectory.spike_counts)):
             break
-        recorded = total + 1000  # the buffer was too small: run again with room for every spike
+        # the buffer was too small: again, with room for every spike even where the neuron blocks of the
+        # fixed-step loop, which share the buffer out evenly, hold most of them
+        block = min(NEURON_BLOCK, n)
+        busiest = max(int(np.sum(trajectory.spike_counts[i:i + block])) for i in range(0, n, block))
+        recorded = int(math.ceil(busiest * n / block)) + 1000
+    else:
+        raise SimulationError(f"{len(trajectory.spikes)} of {int(np.sum(trajectory.spike_counts))} spike times "
+                              f"recorded with room for {recorded}; the metrics need them all")
     trains, counts = _trains(trajectory, n, spec.onset, spec.t_end)
     valid = np.all([np.isfinite(values[-1]) for values in trajectory.states.values()], axis=0)
     steps = n * int(round((spec.t_end - spec.t0) / trajectory.dt))
