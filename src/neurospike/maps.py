@@ -803,7 +803,7 @@ def plot_map(dataset, path):
         extent = None if x.dtype.kind in "US" or y.dtype.kind in "US" else (*_edges(x), *_edges(y))
         if name == "pattern":
             classes = list(PATTERN_CLASSES)
-            colours = ListedColormap(["#f0f0f0", "#9ecae1", "#31a354", "#3182bd", "#e6550d", "#fd8d3c", "#756bb1"])
+            colours = ListedColormap(["#eeeeee", "#9ecae1", "#31a354", "#3182bd", "#d62728", "#fdae6b", "#756bb1"])
             image = ax.imshow(values, origin="lower", aspect="auto", extent=extent, cmap=colours,
                               norm=BoundaryNorm(np.arange(len(classes) + 1) - 0.5, len(classes)),
                               interpolation="nearest")
