@@ -139,6 +139,24 @@ def test_a_spike_buffer_too_small_for_one_neuron_block_is_grown(monkeypatch):
         assert float(dataset["cv"].sel(c=c, d=d[k])) == pytest.approx(np.std(isi) / np.mean(isi), abs=1e-9)
 
 
+def test_single_precision_gives_the_same_counts_and_spike_times_to_float32_rounding(serial_map):
+    """precision="float32" (fixed-step populations only): the (a, b) map's counts as in float64, first spikes within
+    1e-3 ms; one neuron or another family is refused in one line."""
+    dataset, _ = serial_map
+    single = ns.sweep("izhikevich", {"a": A, "b": B}, metrics=["count", "first_spike"], client="serial",
+                      chunk_size=4, store=None, precision="float32", **SETTINGS)
+    np.testing.assert_array_equal(single["count"].values, dataset["count"].values)
+    np.testing.assert_allclose(single["first_spike"].values, dataset["first_spike"].values, atol=1e-3)
+    assert single.attrs["precision"] == "float32"
+    with pytest.raises(ns.NeurospikeError, match="precision='float32' is for populations of fixed-step methods"):
+        ns.simulate("lif", precision="float32")
+    with pytest.raises(ns.NeurospikeError, match="precision='float32' is for populations"):
+        ns.sweep("lif", {"I": [3.0, 4.0]}, method="fast-l1", alpha=0.8, client="serial", store=None,
+                 precision="float32")
+    with pytest.raises(ns.NeurospikeError, match="precision='float16'"):
+        ns.simulate("lif", precision="float16")
+
+
 def test_points_whose_run_breaks_off_are_missing_values_not_a_failed_sweep():
     """Explicit Euler on HH at dt = 0.1 ms turns non-finite once it fires (the one-neuron loop says so with a
     SimulationError); those points are NaN / −1, the others keep their values."""

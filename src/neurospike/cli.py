@@ -384,6 +384,7 @@ def sweep(
     task_memory: float = typer.Option(_maps.DEFAULT_TASK_MEMORY / 2**30, "--task-memory",
                                       help="Memory one task may use (GiB)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh when --out holds another sweep."),
+    float32: bool = typer.Option(False, "--float32", help="Single precision (fixed-step methods; default float64)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Heat maps (2-d grid) or lines (1-d): .png, .pdf, "
                                         ".svg."),
 ) -> None:
@@ -412,6 +413,7 @@ def sweep(
             dt=dt, params=_assignments(param, "--param") or None, current=current, alpha=_orders(alpha),
             onset=onset, store=str(out), client=client, workers=workers or None, chunk_size=chunk_size,
             task_memory=task_memory * 2**30, overwrite=overwrite, progress=progress,
+            precision="float32" if float32 else "float64",
             log=lambda message: print(message, file=sys.stderr))
     written = [str(out)]
     summary = out.with_suffix(".md")

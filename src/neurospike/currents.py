@@ -43,8 +43,9 @@ class Piecewise:
     slopes: Any = ()
 
     def __call__(self, t, t_ref=None, xp=np):
-        t_ref = t if t_ref is None else t_ref
-        current = xp.zeros_like(xp.asarray(t_ref, dtype=float)) + self.baseline
+        t_ref = xp.asarray(t if t_ref is None else t_ref)
+        # the times' own floating type (float32 in a single-precision population), float for integer times
+        current = xp.zeros_like(t_ref, dtype=t_ref.dtype if t_ref.dtype.kind == "f" else float) + self.baseline
         for start, end, value, slope in reversed(list(zip(self.starts, self.ends, self.values, self.slopes))):
             inside = (t_ref > start) & (t_ref < end)
             current = xp.where(inside, value + slope * (t - start), current)

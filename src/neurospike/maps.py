@@ -166,6 +166,7 @@ class SweepSpec:
     block_shape: tuple[int, ...]  # over the vectorised axes
     store: str
     derived_initial: tuple[str, ...] = ()  # states started from the model's initial_state at each point
+    precision: str = "float64"
     reference: str = "reference"
 
     @property
@@ -199,7 +200,8 @@ class SweepSpec:
             "current": repr(self.current), "initial": _plain(self.initial), "alpha": _plain(self.alpha),
             "events": self.events, "max_rate": self.max_rate, "onset": self.onset,
             "axes": {a.name: _plain(a.values) for a in self.axes}, "metrics": [m.name for m in self.metrics],
-            "block_shape": list(self.block_shape), "derived_initial": list(self.derived_initial)}, sort_keys=True)
+            "block_shape": list(self.block_shape), "derived_initial": list(self.derived_initial),
+            "precision": self.precision}, sort_keys=True)
 
 
 def _plain(value):
@@ -343,7 +345,7 @@ def _check_method(name: str) -> Any:
 
 def plan(model, grid, *, method="rk4", metrics=DEFAULT_METRICS, preset=None, t_end=None, t0=0.0, dt=None,
          params=None, current=None, initial=None, alpha=None, events="located", max_rate=None, onset=None,
-         chunk_size=None, task_memory=DEFAULT_TASK_MEMORY, store="sweep.zarr") -> SweepSpec:
+         chunk_size=None, task_memory=DEFAULT_TASK_MEMORY, store="sweep.zarr", precision="float64") -> SweepSpec:
     """Check a sweep request and lay it out (:class:`SweepSpec`); every bad value is refused here with one line,
     before anything runs or is written."""
     model = models.get(model)
@@ -382,7 +384,7 @@ def plan(model, grid, *, method="rk4", metrics=DEFAULT_METRICS, preset=None, t_e
         for step in steps:
             try:
                 checked[name].check(resolve(model, preset, probe_params, probe_current, t_end, t0, initial, dt=step,
-                                            alpha=probe_alpha, events=events, **limit))
+                                            alpha=probe_alpha, events=events, precision=precision, **limit))
             except NeurospikeError as error:
                 raise NeurospikeError(f"method {name}: {error}") from None
     for metric in chosen:
@@ -411,7 +413,7 @@ def plan(model, grid, *, method="rk4", metrics=DEFAULT_METRICS, preset=None, t_e
                               f"task, over the task memory budget {task_memory / 2**30:.1f} GiB; use at most "
                               f"{fit} points per task")
     return SweepSpec(
-        derived_initial=_derived_initial(model, base, axes, initial or {}),
+        derived_initial=_derived_initial(model, base, axes, initial or {}), precision=precision,
         model=model.name if models.REGISTRY.get(model.name) is model else model, preset=preset, method=method,
         dt=dt, t0=float(t0), t_end=base.t_end, params=params, current=base.current, initial=dict(initial or {}),
         alpha=alpha, events=events, max_rate=base.max_rate, onset=float(onset), axes=axes,
@@ -457,7 +459,7 @@ def _run(spec: SweepSpec, points: dict[str, np.ndarray], method: str, dt, single
         computed = dict(zip(model.states, model.initial_state(values, np)))
         initial.update({s: np.broadcast_to(computed[s], (n,)).copy() for s in spec.derived_initial})
     common = dict(preset=spec.preset, method=method, dt=dt, t_end=spec.t_end, t0=spec.t0, initial=initial or None,
-                  events=spec.events, max_rate=spec.max_rate)
+                  events=spec.events, max_rate=spec.max_rate, precision=spec.precision)
     user = any(m.name not in METRICS for m in spec.metrics)
     if not (single or not points):
         try:
@@ -598,7 +600,7 @@ def _template(spec: SweepSpec):
     # method names as variable-length strings (zarr v3 has a specification for those, not for fixed-width ones)
     coords = {a.name: (a.name, a.values.astype(object) if a.values.dtype.kind == "U" else a.values,
                        {"units": units[a.name]}) for a in spec.axes}
-    attrs = {"model": model.name, "metrics": [m.name for m in spec.metrics], "t_end_ms": spec.t_end, "t0_ms": spec.t0, "onset_ms": spec.onset,
+    attrs = {"model": model.name, "metrics": [m.name for m in spec.metrics], "precision": spec.precision, "t_end_ms": spec.t_end, "t0_ms": spec.t0, "onset_ms": spec.onset,
              "events": spec.events, "input": repr(spec.current), "neurospike_sweep": spec.fingerprint()}
     if "method" not in dims:
         attrs["method"] = spec.method
@@ -668,7 +670,7 @@ def sweep(model, grid: Mapping[str, Any], *, method: str = "rk4", metrics=DEFAUL
           t_end=None, t0: float = 0.0, dt=None, params=None, current=None, initial=None, alpha=None,
           events: str = "located", max_rate=None, onset=None, store=None, client=None, workers: int | None = None,
           chunk_size: int | None = None, task_memory: float = DEFAULT_TASK_MEMORY, overwrite: bool = False,
-          progress: Callable | None = None, log: Callable[[str], None] | None = None):
+          progress: Callable | None = None, log: Callable[[str], None] | None = None, precision: str = "float64"):
     """Map ``metrics`` over ``grid`` ({axis: values}) and return an ``xarray.Dataset`` (one dimension per axis, one
     variable per metric), opened lazily from the zarr ``store`` (None: a temporary store, loaded into memory).
 
@@ -682,7 +684,8 @@ def sweep(model, grid: Mapping[str, Any], *, method: str = "rk4", metrics=DEFAUL
     ``log``); a ``distributed.Client`` or a scheduler address (``"tcp://host:8786"``) uses that cluster (its
     workers must reach ``store``); ``"serial"`` runs the tasks in this process. ``chunk_size``: grid points per
     task (default up to 4096, within ``task_memory`` bytes). A rerun with the same ``store`` computes only the
-    blocks not yet done (``overwrite=True`` starts afresh). ``progress(done, total, label)`` follows the blocks."""
+    blocks not yet done (``overwrite=True`` starts afresh). ``progress(done, total, label)`` follows the blocks.
+    ``precision="float32"``: fixed-step populations in single precision (float64 by default)."""
     import xarray as xr
 
     log = log or (lambda message: None)
@@ -692,7 +695,7 @@ def sweep(model, grid: Mapping[str, Any], *, method: str = "rk4", metrics=DEFAUL
         store = os.path.join(temporary, "sweep.zarr")
     spec = plan(model, grid, method=method, metrics=metrics, preset=preset, t_end=t_end, t0=t0, dt=dt,
                 params=params, current=current, initial=initial, alpha=alpha, events=events, max_rate=max_rate,
-                onset=onset, chunk_size=chunk_size, task_memory=task_memory, store=store)
+                onset=onset, chunk_size=chunk_size, task_memory=task_memory, store=store, precision=precision)
     if client is not None and not isinstance(client, str) and type(client).__name__ != "Client":
         raise NeurospikeError(f"client={client!r}: give None, 'serial', a scheduler address or a distributed.Client")
     done = _open_store(spec, overwrite)

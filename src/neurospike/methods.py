@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -67,6 +68,9 @@ class Method:
         if not self.trains and (problem.options is not None or problem.checkpoint is not None):
             raise NeurospikeError(f"PINN options and checkpoints go with a PINN method "
                                   f"({', '.join(names(trains=True))}), not {self.name!r}")
+        if problem.precision != "float64" and not (isinstance(self, FixedStep) and problem.n_neurons is not None):
+            raise NeurospikeError(f"precision={problem.precision!r} is for populations of fixed-step methods; "
+                                  f"{self.name!r} {'' if problem.n_neurons else 'on one neuron '}computes in float64")
         if problem.n_neurons is not None and not self.populations:
             verb = "trains on" if self.trains else "integrates"
             raise NeurospikeError(f"method {self.name!r} {verb} one neuron; give scalar parameters")
@@ -218,16 +222,21 @@ def _population(method: FixedStep, problem) -> Trajectory:
     memory_check(8 * (len(record_index) * model.n_states * size * 2 + 2 * max_recorded_spikes + 8 * size),
                  problem.memory_limit, f"{len(record_index)} recorded times x {size} neurons x {model.n_states} states")
     config = fixed_step.LoopConfig.for_model(model, method.scheme, problem.events)
-    params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
-    y0 = jnp.stack([jnp.broadcast_to(jnp.asarray(problem.initial[s], dtype=jnp.float64), (size,))
+    dtype = jnp.dtype(problem.precision)
+    params = {k: jnp.asarray(v, dtype=dtype) for k, v in values.items()}
+    y0 = jnp.stack([jnp.broadcast_to(jnp.asarray(problem.initial[s], dtype=dtype), (size,))
                     for s in model.states])
+    if dtype != jnp.float64:  # the input's arrays too, so nothing promotes the loop back to float64
+        current = jax.tree_util.tree_map(
+            lambda leaf: np.asarray(leaf, dtype) if np.ndim(leaf) and np.asarray(leaf).dtype.kind == "f" else leaf,
+            current)
     block = min(population.NEURON_BLOCK, size)
     capacity = int(math.ceil(max_recorded_spikes * block / size)) + population.EVENT_BATCH if max_recorded_spikes else 0
     # a spike at most once per step (at step ends) with events="step": the interval guard is needed only when
     # it is longer than the shortest step
     rate_guard = problem.events == "located" or problem.min_interval > np.min(np.diff(nodes)) * (1 + 1e-9)
-    args = (params, current, y0, jnp.asarray(nodes), jnp.asarray(record_index, dtype=jnp.int32),
-            jnp.asarray(problem.min_interval))
+    args = (params, current, y0, jnp.asarray(nodes, dtype=dtype), jnp.asarray(record_index, dtype=jnp.int32),
+            jnp.asarray(problem.min_interval, dtype=dtype))
     saved, counts, (times, neurons, recorded), stopped, compile_time, run_time = run_loop(
         population.run, config, args, capacity, bool(rate_guard))
     t = nodes[record_index]

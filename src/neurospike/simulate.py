@@ -30,6 +30,7 @@ DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
 DEFAULT_DT = 0.01  # ms, when neither the call nor the preset gives one
 # DOP853 at 1e-10 can be off by ~5e-7 in w (izhikevich2007 rs near 287 ms); 1e-12 costs ~30 % more time.
 REFERENCE_TOLERANCE = 1e-12
+PRECISIONS = ("float64", "float32")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Problem:
     options: Any = None  # PINN options (a PinnOptions or a mapping)
     progress: Callable | None = None
     checkpoint: Any = None
+    precision: str = "float64"  # "float32": a fixed-step population computes in single precision
 
     @property
     def y0(self) -> np.ndarray:
@@ -88,12 +90,14 @@ class Problem:
 def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, initial=None, *, dt=None,
             alpha=None, events="located", max_rate=DEFAULT_MAX_RATE_HZ, save_at=None,
             memory_limit=DEFAULT_MEMORY_LIMIT_BYTES, max_recorded_spikes=None, rtol=REFERENCE_TOLERANCE,
-            atol=REFERENCE_TOLERANCE, options=None, progress=None, checkpoint=None) -> Problem:
+            atol=REFERENCE_TOLERANCE, options=None, progress=None, checkpoint=None, precision="float64") -> Problem:
     """The :class:`Problem` of a run: ``model`` (a name or :class:`~neurospike.models.Model`) with the preset's
     parameters, initial state, input, ``t_end`` and usual ``dt``, overridden by ``params``, ``initial``,
     ``current``, ``t_end`` and ``dt``; every value checked (one-line :class:`NeurospikeError`)."""
     if events not in methods.EVENTS_MODES:
         raise NeurospikeError(f"events={events!r}: use 'located' or 'step'")
+    if precision not in PRECISIONS:
+        raise NeurospikeError(f"precision={precision!r}: use {' or '.join(map(repr, PRECISIONS))}")
     if not (isinstance(max_rate, (int, float)) and math.isfinite(max_rate) and max_rate > 0):
         raise NeurospikeError(f"max_rate={max_rate!r} must be a positive number of Hz")
     model = models.get(model)
@@ -151,7 +155,7 @@ def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, i
                       t_end=t_end, dt=dt, orders=fractional_orders(model, alpha), alpha=alpha, events=events,
                       max_rate=float(max_rate), save_at=save_at, memory_limit=memory_limit,
                       max_recorded_spikes=max_recorded_spikes, rtol=rtol, atol=atol, options=options,
-                      progress=progress, checkpoint=checkpoint)
+                      progress=progress, checkpoint=checkpoint, precision=precision)
     problem.n_neurons  # arrays of different lengths are refused here  # noqa: B018
     return problem
 
@@ -209,7 +213,7 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
              current=None, initial: Mapping[str, Any] | None = None, save_at=None, events: str = "located",
              max_rate: float = DEFAULT_MAX_RATE_HZ, rtol: float = REFERENCE_TOLERANCE, atol: float = REFERENCE_TOLERANCE,
              memory_limit: float = DEFAULT_MEMORY_LIMIT_BYTES, max_recorded_spikes: int | None = None,
-             alpha=None, pinn=None, progress=None, checkpoint=None) -> Trajectory:
+             alpha=None, pinn=None, progress=None, checkpoint=None, precision: str = "float64") -> Trajectory:
     """Integrate ``model`` (a name or :class:`~neurospike.models.Model`) and return a :class:`Trajectory`.
 
     ``preset`` picks parameters, initial state, input, ``t_end`` and a usual ``dt``; ``params``/``initial``
@@ -229,12 +233,15 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     ``{"window": 0.02, "splitting": "lie"}``); ``dt`` is the step of ``pinn-data``'s classical data and
     ``fpinn``'s grid. ``progress(t, loss)`` is called as they train; ``checkpoint`` (an .npz path) saves the
     trained networks (:func:`neurospike.pinn.load_checkpoint`).
+
+    ``precision="float32"`` runs a population of a fixed-step method in single precision (twice the numbers per
+    vector register on a CPU, the fast path of most GPUs); everything else computes in float64.
     """
     chosen_method = methods.get(method)
     problem = resolve(model, preset, params, current, t_end, t0, initial, dt=dt, alpha=alpha, events=events,
                       max_rate=max_rate, save_at=save_at, memory_limit=memory_limit,
                       max_recorded_spikes=max_recorded_spikes, rtol=rtol, atol=atol, options=pinn,
-                      progress=progress, checkpoint=checkpoint)
+                      progress=progress, checkpoint=checkpoint, precision=precision)
     chosen_method.check(problem)
     trajectory = chosen_method.solve(problem)
     trajectory.preset = problem.preset.name

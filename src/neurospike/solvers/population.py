@@ -359,7 +359,7 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
              "times": jnp.stack([nodes[0], nodes[1], nodes[0], nodes[0], 0 * nodes[0]]),
              "counts": jnp.zeros((size,), jnp.int32),
              "stopped": jnp.where(jnp.arange(size) < real, jnp.nan, -jnp.inf),  # the padding: stopped
-             "buffer": (jnp.full((spike_capacity,), jnp.nan), jnp.zeros((spike_capacity,), jnp.int32),
+             "buffer": (jnp.full((spike_capacity,), jnp.nan, nodes.dtype), jnp.zeros((spike_capacity,), jnp.int32),
                         jnp.asarray(0))}
     if needs_start_state:
         carry["y_start"] = tuple(y0) if config.located else y0[k]
@@ -367,9 +367,9 @@ def _run_block(config, params, param_axes, current, current_axes, y0, nodes, rec
         carry["start"] = jnp.full((size,), nodes[0])
         carry["span"] = jnp.zeros((size,), nodes.dtype)
     if rate_guard:
-        carry["last"] = jnp.full((size,), -jnp.inf)
+        carry["last"] = jnp.full((size,), -jnp.inf, nodes.dtype)
     if config.refractory_name is not None:
-        carry["refractory_end"] = jnp.full((size,), -jnp.inf)
+        carry["refractory_end"] = jnp.full((size,), -jnp.inf, nodes.dtype)
     bounds = jnp.stack([record_index[:-1], record_index[1:]], axis=1)
     carry, saved = jax.lax.scan(segment, carry, bounds)
     carry = settle(carry)[0]
