@@ -4,9 +4,9 @@ Dask distributed and written, task by task, to an xarray Dataset in a zarr store
 
 Grid axes: any parameter of the model; ``I``, the input's amplitude (a constant current's value, the value of every
 segment of a step or pulse current, a sine's amplitude); ``alpha``, the Caputo order of every state, or
-``alpha_STATE`` (``alpha_v``), one state's (with a fractional method); ``dt``; ``method``. The parameter, I and α axes are *vectorised*: a task integrates one block of
-their grid points at once, as a population (:func:`neurospike.simulate` with arrays), so thousands of neurons share
-one compiled loop. ``dt`` and ``method`` change the grid or the scheme, so each of their values is a run of its own
+``alpha_STATE`` (``alpha_v``), one state's (with a fractional method); ``dt``; ``method``. The parameter, I and α
+axes are *vectorised*: a task integrates one block of their grid points at once, as a population
+(:func:`neurospike.simulate` with arrays), so thousands of neurons share one compiled loop. ``dt`` and ``method`` change the grid or the scheme, so each of their values is a run of its own
 inside every task (and ``spike_error``'s reference is computed once per task for all of them).
 
 Layout: the vectorised grid is cut into blocks of at most ``chunk_size`` points (whole trailing axes first, and
@@ -38,7 +38,7 @@ from . import models
 from .analysis import match_spikes
 from .errors import NeurospikeError, SimulationError, closest
 from .patterns import PATTERN_CLASSES, classify
-from .simulate import resolve, simulate
+from .simulate import neuron_current, resolve, simulate
 from .solvers.population import NEURON_BLOCK
 
 OUTER_AXES = ("dt", "method")  # each value a run of its own; every other axis is vectorised over neurons
@@ -305,7 +305,7 @@ def _block_shape(axes: Sequence[Axis], chunk_size: int) -> tuple[int, ...]:
     return tuple(reversed(shape))
 
 
-def _bytes_per_neuron(problem, method, n_outer_steps: int) -> float:
+def _bytes_per_neuron(problem, method) -> float:
     """What one grid point costs a task in memory: the recorded states, the spike records, the fractional
     history (direct L1: every increment) and the metrics."""
     model = problem.model
@@ -398,7 +398,7 @@ def plan(model, grid, *, method="rk4", metrics=DEFAULT_METRICS, preset=None, t_e
     if not (math.isfinite(onset) and base.t0 <= onset < base.t_end):
         raise NeurospikeError(f"onset={onset!r} must lie in [{base.t0:g}, {base.t_end:g}) ms")
     smallest_step = min(float(s) if s is not None else base.dt for s in steps)
-    per_neuron = max(_bytes_per_neuron(replace(base, dt=smallest_step), checked[name], 1) for name in methods)
+    per_neuron = max(_bytes_per_neuron(replace(base, dt=smallest_step), checked[name]) for name in methods)
     fit = int(task_memory // per_neuron)
     if fit < 1:
         raise NeurospikeError(f"one grid point needs about {per_neuron / 2**30:.2f} GiB, over the task memory "
@@ -451,17 +451,17 @@ def _run(spec: SweepSpec, points: dict[str, np.ndarray], method: str, dt, single
     """One population run of the block (or one run per point for a method without populations); returns
     the Block (without reference) and the neuron-steps done."""
     n = spec.block_size
-    params, current, alpha = at_points(models.get(spec.model), points, spec.params, spec.current, spec.alpha)
+    model = models.get(spec.model)
+    params, current, alpha = at_points(model, points, spec.params, spec.current, spec.alpha)
     initial = dict(spec.initial)
     if spec.derived_initial:
-        model = models.get(spec.model)
         values = {**model.defaults(), **model.preset(spec.preset).params, **params}
         computed = dict(zip(model.states, model.initial_state(values, np)))
         initial.update({s: np.broadcast_to(computed[s], (n,)).copy() for s in spec.derived_initial})
     common = dict(preset=spec.preset, method=method, dt=dt, t_end=spec.t_end, t0=spec.t0, initial=initial or None,
                   events=spec.events, max_rate=spec.max_rate, precision=spec.precision)
     user = any(m.name not in METRICS for m in spec.metrics)
-    if not (single or not points):
+    if points and not single:
         try:
             return _population_run(spec, n, params, current, alpha, user, common)
         except SimulationError:  # a neuron turned non-finite: each point alone, so only the broken ones are lost
@@ -469,7 +469,7 @@ def _run(spec: SweepSpec, points: dict[str, np.ndarray], method: str, dt, single
     runs, valid = [], []
     for i in range(n if points else 1):
         one = lambda v: v[i] if np.ndim(v) else v  # noqa: E731
-        current_i = _neuron_current(current, i) if INPUT_AXIS in points else current
+        current_i = neuron_current(current, i) if INPUT_AXIS in points else current
         try:
             run = simulate(spec.model, params={k: one(v) for k, v in params.items()}, current=current_i,
                            alpha=None if alpha is None else one(alpha),
@@ -510,14 +510,6 @@ def _population_run(spec, n, params, current, alpha, user, common):
     valid = np.all([np.isfinite(values[-1]) for values in trajectory.states.values()], axis=0)
     steps = n * int(round((spec.t_end - spec.t0) / trajectory.dt))
     return Block(trains, counts, spec.onset, spec.t_end, trajectory, valid=valid), steps
-
-
-def _neuron_current(current, i):
-    import jax
-
-    axes = current.population_axes()
-    return jax.tree_util.tree_map(lambda axis, leaf: leaf if axis is None else np.take(np.asarray(leaf), i, axis=axis),
-                                  axes, current, is_leaf=lambda x: x is None)
 
 
 def run_chunk(spec: SweepSpec, chunk: tuple[int, ...]) -> dict[str, float]:
@@ -600,7 +592,8 @@ def _template(spec: SweepSpec):
     # method names as variable-length strings (zarr v3 has a specification for those, not for fixed-width ones)
     coords = {a.name: (a.name, a.values.astype(object) if a.values.dtype.kind == "U" else a.values,
                        {"units": units[a.name]}) for a in spec.axes}
-    attrs = {"model": model.name, "metrics": [m.name for m in spec.metrics], "precision": spec.precision, "t_end_ms": spec.t_end, "t0_ms": spec.t0, "onset_ms": spec.onset,
+    attrs = {"model": model.name, "metrics": [m.name for m in spec.metrics], "precision": spec.precision,
+             "t_end_ms": spec.t_end, "t0_ms": spec.t0, "onset_ms": spec.onset,
              "events": spec.events, "input": repr(spec.current), "neurospike_sweep": spec.fingerprint()}
     if "method" not in dims:
         attrs["method"] = spec.method
@@ -675,7 +668,8 @@ def sweep(model, grid: Mapping[str, Any], *, method: str = "rk4", metrics=DEFAUL
     variable per metric), opened lazily from the zarr ``store`` (None: a temporary store, loaded into memory).
 
     Axes: parameters of ``model``, ``I`` (input amplitude), ``alpha`` / ``alpha_STATE`` (Caputo order of every
-    state / of one; a fractional ``method``), ``dt`` and ``method``; the other arguments are :func:`neurospike.simulate`'s for every run. Metrics:
+    state / of one; a fractional ``method``), ``dt`` and ``method``; the other arguments are
+    :func:`neurospike.simulate`'s for every run. Metrics:
     ``count``, ``rate`` (Hz), ``cv``, ``first_spike`` (ms after ``onset``, default the input's first change),
     ``pattern`` (:data:`neurospike.patterns.PATTERN_CLASSES` codes), ``spike_error`` (ms, against the reference
     method), or a function of one neuron's Trajectory (its name names the variable).

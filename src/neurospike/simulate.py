@@ -78,13 +78,17 @@ class Problem:
     def neuron(self, i: int) -> "Problem":
         """The one-neuron problem of neuron ``i`` of a population."""
         one = lambda value: value[i] if np.ndim(value) == 1 else value  # noqa: E731
-        axes = self.current.population_axes()
-        current = jax.tree_util.tree_map(
-            lambda axis, leaf: leaf if axis is None else np.take(np.asarray(leaf), i, axis=axis), axes,
-            self.current, is_leaf=lambda x: x is None)
         orders = self.orders if self.orders is None or self.orders.ndim == 1 else self.orders[:, i]
-        return replace(self, params={k: one(v) for k, v in self.params.items()}, current=current,
+        return replace(self, params={k: one(v) for k, v in self.params.items()},
+                       current=neuron_current(self.current, i),
                        initial={k: one(v) for k, v in self.initial.items()}, orders=orders, save_at=None)
+
+
+def neuron_current(current, i: int):
+    """The input of neuron ``i`` of a population: its entry of every per-neuron leaf of ``current``."""
+    return jax.tree_util.tree_map(
+        lambda axis, leaf: leaf if axis is None else np.take(np.asarray(leaf), i, axis=axis),
+        current.population_axes(), current, is_leaf=lambda x: x is None)
 
 
 def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, initial=None, *, dt=None,
