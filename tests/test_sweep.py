@@ -204,6 +204,16 @@ def test_bad_requests_are_refused_before_anything_is_written(tmp_path, grid, kwa
     assert not store.exists()
 
 
+def test_a_missing_extra_is_named_in_one_line(monkeypatch, tmp_path):
+    import importlib.util
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "zarr" else find(name, *a))
+    with pytest.raises(ns.NeurospikeError, match=r"sweep extra \(zarr missing\): pip install 'neurospike\[sweep\]'"):
+        ns.sweep("lif", {"I": [1.0, 2.0]}, client="serial", store=str(tmp_path / "s.zarr"))
+    assert not (tmp_path / "s.zarr").exists()
+
+
 def _cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "neurospike.cli", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)

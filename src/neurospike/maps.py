@@ -659,6 +659,16 @@ def _client(client, workers: int | None, log: Callable[[str], None]):
     return Client(cluster), True
 
 
+def _check_installed() -> None:
+    """One line naming the ``sweep`` extra when dask, distributed, xarray or zarr is missing."""
+    import importlib.util
+
+    missing = [name for name in ("dask", "distributed", "xarray", "zarr") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise NeurospikeError(f"sweeps need the sweep extra ({', '.join(missing)} missing): "
+                              f"pip install 'neurospike[sweep]'")
+
+
 def sweep(model, grid: Mapping[str, Any], *, method: str = "rk4", metrics=DEFAULT_METRICS, preset=None,
           t_end=None, t0: float = 0.0, dt=None, params=None, current=None, initial=None, alpha=None,
           events: str = "located", max_rate=None, onset=None, store=None, client=None, workers: int | None = None,
@@ -680,6 +690,7 @@ def sweep(model, grid: Mapping[str, Any], *, method: str = "rk4", metrics=DEFAUL
     task (default up to 4096, within ``task_memory`` bytes). A rerun with the same ``store`` computes only the
     blocks not yet done (``overwrite=True`` starts afresh). ``progress(done, total, label)`` follows the blocks.
     ``precision="float32"``: fixed-step populations in single precision (float64 by default)."""
+    _check_installed()
     import xarray as xr
 
     log = log or (lambda message: None)
