@@ -42,3 +42,17 @@ def test_replace_blocks_rewrites_only_named_blocks():
     assert changed == ["one"]
     assert script.readme_blocks(text) == {"one": "new\n", "two": "kept\n"}
     assert script.replace_blocks(text, {"one": "new\n"}) == (text, [])
+
+
+def _python_blocks(path: Path) -> list[str]:
+    text = path.read_text()
+    return [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(_python_blocks(ROOT / "README.md"))))
+def test_readme_python_snippet_runs_as_written(index, tmp_path, monkeypatch):
+    """Each ```python block of the README runs on its own, as a new user pastes it (in an empty directory)."""
+    monkeypatch.chdir(tmp_path)
+    code = _python_blocks(ROOT / "README.md")[index]
+    exec(compile(code, f"README.md python block {index}", "exec"), {"__name__": "__readme__"})
