@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -24,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click (pinned < 0.30)
 
+from . import currents
 from . import methods as method_registry
 from . import models as registry
 from .comparison import compare as run_comparison
@@ -153,29 +155,99 @@ def _stopped_early(message: str) -> None:
 
 
 # --- commands ---------------------------------------------------------------------------------------------------
+def _unit(unit: str) -> str:
+    return "dimensionless" if unit in ("", "1") else unit
+
+
+def _with_unit(value: float, unit: str) -> str:
+    return f"{value:g}" if unit in ("", "1") else f"{value:g} {unit}"
+
+
+def _model_listing(m) -> dict:
+    """One model as JSON: everything ``neurospike models MODEL`` prints."""
+    rule = m.spike
+    return {
+        "name": m.name, "title": m.title, "reference": m.reference, "equations": m.equations,
+        "states": dict(zip(m.states, m.state_units)), "current_unit": m.current_unit, "time_unit": m.time_unit,
+        "params": {n: {"default": p.default, "unit": p.unit, "range": None if p.range is None else list(p.range),
+                       "description": p.description} for n, p in m.params.items()},
+        "spike": None if rule is None else {"state": rule.state, "level": rule.level, "reset": rule.reset is not None,
+                                            "refractory": rule.refractory},
+        "presets": {name: {"description": p.description, "input": currents.describe(p.current, m.current_unit),
+                           "t_end": p.t_end, "dt": p.dt, "params": dict(p.params),
+                           "initial": None if p.initial is None else dict(p.initial), "source": p.source}
+                    for name, p in m.presets.items()},
+        "default_preset": m.default_preset,
+    }
+
+
+def _wrapped(label: str, text: str, indent: int = 13) -> str:
+    """``label`` then ``text`` wrapped at 80 columns between words (a name is never cut)."""
+    return textwrap.fill(text, width=80, initial_indent=f"  {label}".ljust(indent), subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _model_summary(m) -> str:
+    presets = [f"{m.default_preset} (default)", *(p for p in m.presets if p != m.default_preset)]
+    return "\n".join([f"{m.name}: {m.title}",
+                      _wrapped("states", ", ".join(f"{s} ({_unit(u)})" for s, u in zip(m.states, m.state_units))),
+                      _wrapped("input I", _unit(m.current_unit)),
+                      _wrapped("params", ", ".join(m.params)),
+                      _wrapped("presets", ", ".join(presets))])
+
+
+def _model_in_full(m) -> str:
+    time = "" if m.time_unit in ("", "1") else f" {m.time_unit}"
+    lines = [f"{m.name}: {m.title}", *textwrap.wrap(m.reference, 80), "",
+             f"Equations (t in {_unit(m.time_unit)}, I in {_unit(m.current_unit)}):"]
+    lines += [textwrap.fill(part, 80, initial_indent="  ", subsequent_indent="      ") for part in m.equations.split("; ")]
+    rule = m.spike
+    if rule is not None:
+        level = m.params[rule.level]
+        lines.append(f"Spike: {rule.state} crosses {rule.level} ({_with_unit(level.default, level.unit)}) upward"
+                     + ("; then the reset above" if rule.reset is not None else "; no reset (the crossing is recorded)")
+                     + (f", {rule.state} held for {rule.refractory}" if rule.refractory else "") + ".")
+    lines += ["", textwrap.fill(f"Input current I (--current): {_unit(m.current_unit)}, e.g. --current 10 (constant) "
+                                f"or --current {currents.spec_syntax('step')} (times in ms)", 80,
+                                subsequent_indent="  ", break_long_words=False)]
+    lines += ["", "States (--initial NAME=VALUE):"]
+    lines += [f"  {s:<8} {_unit(u)}" for s, u in zip(m.states, m.state_units)]
+    rows = [("name", "default", "unit", "range", "meaning")] + [
+        (n, f"{p.default:g}", _unit(p.unit) if p.unit not in ("", "1") else "1",
+         "" if p.range is None else f"{p.range[0]:g} … {p.range[1]:g}", p.description) for n, p in m.params.items()]
+    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    lines += ["", "Parameters (--param NAME=VALUE):"]
+    for row in rows:
+        head = "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  "
+        lines.append(textwrap.fill(row[4], 80, initial_indent=head, subsequent_indent=" " * len(head),
+                                   break_long_words=False) if row[4] else head.rstrip())
+    lines += ["", f"Presets (--preset NAME; default {m.default_preset}):"]
+    for name, p in m.presets.items():
+        lines.append(textwrap.fill(f"{name}: {p.description}", 80, initial_indent="  ", subsequent_indent="      "))
+        details = [f"input: {currents.describe(p.current, m.current_unit)}",
+                   f"t_end {p.t_end:g}{time}" + ("" if p.dt is None else f", dt {p.dt:g}{time}")]
+        details += [f"params: {', '.join(f'{k}={v:g}' for k, v in p.params.items())}"] if p.params else []
+        details += [f"initial: {', '.join(f'{k}={v:g}' for k, v in p.initial.items())}"] if p.initial else []
+        lines += [textwrap.fill(text, 80, initial_indent="      ", subsequent_indent="        ") for text in details]
+    return "\n".join(lines)
+
+
 @app.command()
-def models(as_json: bool = typer.Option(False, "--json", help="Print the models as JSON.")) -> None:
-    """List the models with their states, parameters and presets."""
+def models(
+    name: Optional[str] = typer.Argument(None, help="Show this model in full: " + ", ".join(registry.REGISTRY) + "."),
+    as_json: bool = typer.Option(False, "--json", help="Print the model(s) as JSON."),
+) -> None:
+    """List the models (states, input unit, parameter names, presets), or show one in full: equations, units,
+    parameters with defaults and ranges, presets with their input."""
+    chosen = list(registry.REGISTRY.values()) if name is None else [registry.get(name)]
     if as_json:
-        listing = [{
-            "name": m.name, "title": m.title, "states": dict(zip(m.states, m.state_units)),
-            "params": {n: {"default": p.default, "unit": p.unit, "description": p.description}
-                       for n, p in m.params.items()},
-            "presets": list(m.presets), "default_preset": m.default_preset,
-        } for m in registry.REGISTRY.values()]
-        print(json.dumps(listing, indent=2))
-        return
-    table = Table(title="neurospike models", show_lines=True)
-    table.add_column("model", max_width=28)
-    table.add_column("states", max_width=16)
-    table.add_column("params", justify="right")
-    table.add_column("presets (default first)", overflow="fold")
-    for m in registry.REGISTRY.values():
-        presets = [m.default_preset, *(p for p in m.presets if p != m.default_preset)]
-        table.add_row(f"[bold]{m.name}[/bold]\n{escape(m.title)}",
-                      ", ".join(f"{s} ({u})" if u else s for s, u in zip(m.states, m.state_units)),
-                      str(len(m.params)), ", ".join(presets))
-    Console().print(table)
+        listing = [_model_listing(m) for m in chosen]
+        print(json.dumps(listing if name is None else listing[0], indent=2, ensure_ascii=False))
+    elif name is not None:
+        print(_model_in_full(chosen[0]))
+    else:
+        print("\n\n".join(_model_summary(m) for m in chosen))
+        print("\n`neurospike models MODEL` shows one model in full (equations, units, ranges, presets' inputs).")
 
 
 @app.command()

@@ -37,8 +37,8 @@ def check_folder(out) -> Path | None:
     if out.is_dir() and not (out / MANIFEST).is_file() and any(out.iterdir()):
         free = next(out.with_name(f"{out.name}-{k}") for k in range(2, 10**6)
                     if not out.with_name(f"{out.name}-{k}").exists())
-        raise NeurospikeError(f"output folder {str(out)!r} holds files that no neurospike report wrote (no {MANIFEST}); "
-                              f"give a new or empty folder, e.g. --out {str(free)}")
+        raise NeurospikeError(f"output folder {str(out)!r} holds files that no neurospike report wrote (no "
+                              f"{MANIFEST}); give a new or empty folder, e.g. --out {str(free)}")
     return out
 
 
