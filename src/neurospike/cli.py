@@ -8,6 +8,7 @@ rate on stderr and exits with code 3.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -28,11 +29,15 @@ from typer._click.exceptions import ClickException  # typer >= 0.29 vendors clic
 from . import currents
 from . import methods as method_registry
 from . import models as registry
+from .comparison import EVENT_DESCRIPTIONS
 from .comparison import compare as run_comparison
 from . import maps as _maps
 from .compiled import enable_disk_cache
 from .comparison import convergence as run_convergence
 from .errors import NeurospikeError
+from .fitting import FIT_METHODS, LOSSES
+from .paper import PAPERS, cases as paper_cases
+from .pinn.engine import SPLITTING_CHOICES, PinnOptions
 from .simulate import simulate as run_simulation
 from .alpha_sweep import check_alphas
 from .alpha_sweep import sweep_alpha as run_sweep_alpha
@@ -45,6 +50,41 @@ STOPPED_EARLY_CODE = 3
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Simulate spiking neurons with classical solvers and compare them against a reference.")
+
+
+# --- help texts, made from the registries ----------------------------------------------------------------------
+def _choices(names) -> str:
+    return ", ".join(names)
+
+
+def _unit(unit: str) -> str:
+    return "dimensionless" if unit in ("", "1") else unit
+
+
+MODEL_HELP = f"Model: {_choices(registry.REGISTRY)} (`neurospike models MODEL` shows one in full)."
+PRESET_HELP = ("Preset of the model, a named experiment (parameters, input current, t_end, dt); default the model's "
+               f"own ({_choices(f'{m.name}: {m.default_preset}' for m in registry.REGISTRY.values())}); "
+               "`neurospike models MODEL` lists them with their descriptions.")
+PARAM_HELP = ("Parameter NAME=VALUE (repeatable), in the parameter's unit, which depends on the model: `neurospike "
+              "models MODEL` lists names, units and ranges.")
+INITIAL_HELP = ("Initial state NAME=VALUE (repeatable), in the state's unit, which depends on the model (`neurospike "
+                "models MODEL`).")
+CURRENT_HELP = escape(  # the spec syntax's [optional] parts are no rich markup
+    "Input current I(t), in the model's current unit (" + _choices(
+        f"{m.name} {_unit(m.current_unit)}" for m in registry.REGISTRY.values()) + "; `neurospike models MODEL`): "
+    "a number (a constant current, e.g. --current 10) or " + _choices(
+        currents.spec_syntax(kind) for kind in currents.KINDS) + " (times and tau in ms, frequency in Hz, phase in "
+    "radians), or a JSON segment file.")
+EVENTS_HELP = "; ".join(f"{mode}: {text}" for mode, text in EVENT_DESCRIPTIONS.items())
+PINN_HELP = ("PINN option NAME=VALUE (repeatable; window in ms), one of " + _choices(
+    f.name for f in dataclasses.fields(PinnOptions)) + "; e.g. --pinn widths=32,32 --pinn adam_steps=500.")
+SPLITTING_HELP = f"PINN operator splitting: {_choices(SPLITTING_CHOICES)} (splitting-pinn: lie, strang; fpinn: lie, none)."
+WINDOW_HELP = "PINN window length (ms); default the method's."
+REPORT_HELP = ("Report folder; created if missing once the run succeeded. A rerun replaces the report there "
+               "(its manifest .neurospike-report.json lists the files); a non-empty folder without one is refused.")
+# what compare and convergence take: every method but the reference they are measured against and the
+# fractional ones (they have no --alpha)
+COMPARABLE = [name for name, m in method_registry.METHODS.items() if m.family != "reference" and not m.fractional]
 
 
 # --- parsing the options ----------------------------------------------------------------------------------------
@@ -68,15 +108,36 @@ def _numbers(text: str, option: str) -> list[float]:
     return [_number(item, option) for item in _items(text, option, "10,20,30")]
 
 
-def _assignments(items: list[str] | None, option: str) -> dict[str, float]:
-    """Repeated ``NAME=VALUE`` options -> {NAME: VALUE}."""
+def _assignments(items: list[str] | None, option: str, model: str | None = None) -> dict[str, float]:
+    """Repeated ``NAME=VALUE`` options -> {NAME: VALUE}; a value that is no number is refused naming the unit that
+    NAME has in ``model`` (``--initial``: a state, any other option: a parameter)."""
     values = {}
     for item in items or []:
-        name, equals, text = item.partition("=")
-        if not equals or not name.strip():
+        name, equals, text = (part.strip() for part in item.partition("="))
+        if not equals or not name:
             raise NeurospikeError(f"{option} {item!r}: use NAME=VALUE, e.g. {option} a=0.02")
-        values[name.strip()] = _number(text.strip(), f"{option} {name.strip()}=")
+        try:
+            values[name] = float(text)
+        except ValueError:
+            raise NeurospikeError(f"{option} {name}={text!r} is not a number{_unit_hint(option, name, model)}") \
+                from None
     return values
+
+
+def _unit_hint(option: str, name: str, model_name: str | None) -> str:
+    """``"; C is in pF (izhikevich2007); give a number, e.g. --param C=100"`` ("" for an unknown model or name)."""
+    model = registry.REGISTRY.get(model_name or "")
+    if model is None:
+        return ""
+    if option == "--initial" and name in model.states:
+        unit = model.state_units[model.states.index(name)]
+        example = float(model.initial_state(model.defaults(), np)[model.states.index(name)])
+    elif option != "--initial" and name in model.params:
+        unit, example = model.params[name].unit, model.params[name].default
+    else:
+        return ""
+    unit = "dimensionless" if unit in ("", "1") else f"in {unit}"
+    return f"; {name} is {unit} ({model.name}); give a number, e.g. {option} {name}={example:.4g}"
 
 
 def _orders(items: list[str] | None):
@@ -155,10 +216,6 @@ def _stopped_early(message: str) -> None:
 
 
 # --- commands ---------------------------------------------------------------------------------------------------
-def _unit(unit: str) -> str:
-    return "dimensionless" if unit in ("", "1") else unit
-
-
 def _with_unit(value: float, unit: str) -> str:
     return f"{value:g}" if unit in ("", "1") else f"{value:g} {unit}"
 
@@ -252,31 +309,29 @@ def models(
 
 @app.command()
 def simulate(
-    model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
-    out: Path = typer.Option(..., "--out", help="Output file: .csv, .npz or .json."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Preset of the model (default: the model's)."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", help="Output file: .csv, .npz or .json (a missing folder is created "
+                             "once the run succeeded)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
     method: str = typer.Option("rk4", "--method", help="Integration method: "
                                + ", ".join(method_registry.METHODS) + "."),
-    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01 ms."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
     t0: float = typer.Option(0.0, "--t0", help="Start time (ms)."),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
-    initial: Optional[List[str]] = typer.Option(None, "--initial", help="Initial state NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input: constant:amplitude=10, "
-                                          "step:start=101,amplitude=70[,stop=..], ramp:.., pulses:.., sine:.., "
-                                          "ou:.. or a JSON segment file."),
-    save_at: Optional[str] = typer.Option(None, "--save-at", help="Comma-separated output times (ms)."),
-    events: str = typer.Option("located", "--events", help="located (spike inside the step) or step."),
+    param: Optional[List[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    initial: Optional[List[str]] = typer.Option(None, "--initial", help=INITIAL_HELP),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
+    save_at: Optional[str] = typer.Option(None, "--save-at", help="Comma-separated output times (ms), in any "
+                                          "order: they are sorted and repeats dropped."),
+    events: str = typer.Option("located", "--events", help=f"How a spike is placed. {EVENTS_HELP}."),
     max_rate: float = typer.Option(10_000.0, "--max-rate", help="Runaway-spiking guard (Hz)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also plot the trajectory (.png, .pdf or .svg)."),
     alpha: Optional[List[str]] = typer.Option(None, "--alpha", help="Fractional order: A for every state, or "
                                               "STATE=A (repeatable); needs a fractional method ("
                                               + ", ".join(method_registry.names(fractional=True)) + ")."),
-    window: Optional[float] = typer.Option(None, "--window", help="PINN window length (ms)."),
-    splitting: Optional[str] = typer.Option(None, "--splitting", help="PINN operator splitting: lie or strang "
-                                            "(splitting-pinn), lie or none (fpinn)."),
-    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help="PINN option NAME=VALUE (repeatable), e.g. "
-                                             "widths=32,32 adam_steps=500 seed=1."),
+    window: Optional[float] = typer.Option(None, "--window", help=WINDOW_HELP),
+    splitting: Optional[str] = typer.Option(None, "--splitting", help=SPLITTING_HELP),
+    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help=PINN_HELP),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Save the trained PINN (.npz)."),
 ) -> None:
     """Integrate one model (or train a PINN on it) and write its trajectory."""
@@ -286,7 +341,7 @@ def simulate(
     options = _pinn_options(pinn, window, splitting)
     if plot is not None:
         _writable(plot, PLOT_FORMATS, "--plot")
-    params, start = _assignments(param, "--param"), _assignments(initial, "--initial")
+    params, start = _assignments(param, "--param", model), _assignments(initial, "--initial", model)
     times = None if save_at is None else _numbers(save_at, "--save-at")
     orders = _orders(alpha)
     enable_disk_cache()
@@ -312,25 +367,27 @@ def simulate(
 
 @app.command()
 def compare(
-    model: str = typer.Argument(..., help="Model name."),
-    methods: str = typer.Option(..., "--methods", help="Comma-separated methods, e.g. euler,rk2,rk4."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    methods: str = typer.Option(..., "--methods", help=f"Comma-separated methods, e.g. euler,rk2,rk4; any of "
+                                f"{_choices(COMPARABLE)}."),
     dt: float = typer.Option(..., "--dt", help="Step (ms) of every method."),
     times: str = typer.Option(..., "--times", help="Comma-separated times (ms) at which states are compared."),
-    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate)."),
-    events: str = typer.Option("located,step", "--events", help="located, step or both (comma-separated)."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
+    param: Optional[List[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
+    events: str = typer.Option("located,step", "--events", help=f"Comma-separated events modes, one or both. "
+                               f"{EVENTS_HELP}."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
     max_rate: Optional[float] = typer.Option(None, "--max-rate", help="Runaway-spiking guard (Hz)."),
-    window: Optional[float] = typer.Option(None, "--window", help="PINN window length (ms)."),
-    splitting: Optional[str] = typer.Option(None, "--splitting", help="PINN operator splitting: lie or strang."),
-    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help="PINN option NAME=VALUE (repeatable)."),
+    window: Optional[float] = typer.Option(None, "--window", help=WINDOW_HELP),
+    splitting: Optional[str] = typer.Option(None, "--splitting", help=SPLITTING_HELP),
+    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help=PINN_HELP),
 ) -> None:
     """Several methods at one step against the reference: states at chosen times, spike timing, cost."""
     _report_directory(out)
     options = _pinn_options(pinn, window, splitting)
-    params = _assignments(param, "--param") or None
+    params = _assignments(param, "--param", model) or None
     method_names, modes = _items(methods, "--methods", "euler,rk4"), _items(events, "--events", "located,step")
     at = _numbers(times, "--times")
     enable_disk_cache()
@@ -344,20 +401,22 @@ def compare(
 
 @app.command()
 def convergence(
-    model: str = typer.Argument(..., help="Model name."),
-    methods: str = typer.Option(..., "--methods", help="Comma-separated methods, e.g. euler,rk2,rk4."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    methods: str = typer.Option(..., "--methods", help=f"Comma-separated methods, e.g. euler,rk2,rk4; any of "
+                                f"{_choices(COMPARABLE)}."),
     dts: str = typer.Option(..., "--dts", help="Comma-separated steps (ms), at least two."),
-    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate)."),
-    events: str = typer.Option("located", "--events", help="located or step."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
+    param: Optional[List[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
+    events: str = typer.Option("located", "--events", help=f"Events mode. {EVENTS_HELP}."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
-    state: str = typer.Option("v", "--state", help="State whose error is measured."),
+    state: str = typer.Option("v", "--state", help="State whose error is measured (in its unit: `neurospike "
+                              "models MODEL`)."),
 ) -> None:
     """Error against step size for several methods, with the observed orders."""
     _report_directory(out)
-    params = _assignments(param, "--param") or None
+    params = _assignments(param, "--param", model) or None
     method_names, steps = _items(methods, "--methods", "euler,rk4"), _numbers(dts, "--dts")
     enable_disk_cache()
     with _progress(f"convergence {model}") as progress:
@@ -369,22 +428,23 @@ def convergence(
 
 @app.command("sweep-alpha")
 def sweep_alpha(
-    model: str = typer.Argument(..., help="Model name."),
-    alphas: str = typer.Option(..., "--alphas", help="Comma-separated fractional orders in (0, 1], e.g. 0.5,0.7,1.0."),
-    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    alphas: str = typer.Option(..., "--alphas", help="Comma-separated fractional orders in (0, 1] (dimensionless), "
+                               "e.g. 0.5,0.7,1.0."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP),
     state: Optional[str] = typer.Option(None, "--state", help="Make only this state fractional (default: every "
                                         "state)."),
     method: str = typer.Option("l1", "--method", help="Fractional method: "
                                + ", ".join(method_registry.names(family="fractional")) + "."),
-    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01 ms."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
+    param: Optional[List[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
 ) -> None:
     """Firing rate and interspike intervals against the fractional order α (the memory effect on firing)."""
     _report_directory(out)
-    params = _assignments(param, "--param") or None
+    params = _assignments(param, "--param", model) or None
     orders = check_alphas(_items(alphas, "--alphas", "0.5,0.7,1.0"))
     enable_disk_cache()
     with _progress(f"sweep-alpha {model}") as progress:
@@ -428,7 +488,7 @@ def _grid_axes(items: list[str] | None) -> dict:
 
 @app.command()
 def sweep(
-    model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
     grid: List[str] = typer.Option(..., "--grid", help="Axis NAME=START:STOP:COUNT or NAME=V1,V2 (repeatable): "
                                    "a parameter, I (input amplitude), alpha (every state's fractional order) or "
                                    "alpha_STATE (one state's), dt (ms) or method."),
@@ -438,12 +498,12 @@ def sweep(
                                + ", ".join(method_registry.names(trains=False)) + "."),
     metrics: str = typer.Option(",".join(_maps.DEFAULT_METRICS), "--metrics", help="Comma-separated: "
                                 + ", ".join(_maps.METRICS) + "."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Preset of the model (default: the model's)."),
-    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01 ms."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed parameter NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate); a grid "
-                                          "axis I sets its amplitude."),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed " + PARAM_HELP[0].lower() + PARAM_HELP[1:]),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP + " A grid axis I sets its "
+                                          "amplitude."),
     alpha: Optional[List[str]] = typer.Option(None, "--alpha", help="Fixed fractional order (unless a grid axis)."),
     onset: Optional[float] = typer.Option(None, "--onset", help="Rates, CV and latency count spikes after this "
                                           "time (ms); default: the input's first change, else t0."),
@@ -482,7 +542,7 @@ def sweep(
     with _progress(f"sweep {model}") as progress:
         dataset = _maps.sweep(
             model, axes, method=method, metrics=_items(metrics, "--metrics", "rate,cv"), preset=preset, t_end=t_end,
-            dt=dt, params=_assignments(param, "--param") or None, current=current, alpha=_orders(alpha),
+            dt=dt, params=_assignments(param, "--param", model) or None, current=current, alpha=_orders(alpha),
             onset=onset, store=str(out), client=client, workers=workers or None, chunk_size=chunk_size,
             task_memory=task_memory * 2**30, overwrite=overwrite, progress=progress,
             precision="float32" if float32 else "float64",
@@ -502,13 +562,14 @@ def sweep(
 
 @app.command()
 def paper(
-    name: str = typer.Argument(..., help="Which study: splitting-pinn."),
-    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
+    name: str = typer.Argument(..., help=f"Which study: {_choices(PAPERS)}."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP),
     quick: bool = typer.Option(False, "--quick", help="Short runs (a few minutes; CI)."),
-    case: Optional[str] = typer.Option(None, "--case", help="Comma-separated cases (default: all)."),
+    case: Optional[str] = typer.Option(None, "--case", help="Comma-separated cases (default: all): "
+                                       f"{_choices(c.key for c in paper_cases(quick=True))}."),
 ) -> None:
     """Regenerate a study's table and figures (PINN methods against classical solvers and exact solutions)."""
-    from .paper import PAPERS, splitting_pinn_report
+    from .paper import splitting_pinn_report
 
     if name not in PAPERS:
         raise NeurospikeError(f"unknown study {name!r}; studies are {', '.join(PAPERS)}")
@@ -638,25 +699,29 @@ def _spike_times(text: Optional[str]):
 
 @app.command()
 def fit(
-    model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
     data: Path = typer.Option(..., "--data", help="Recording: .csv (t, v, I with units), .nwb or .abf."),
     params: str = typer.Option("", "--params", help="Comma-separated parameters to fit, e.g. a,b,c,d."),
-    out: Path = typer.Option(..., "--out", help="Report directory (fit.json, fit.md, figures)."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP + " Files: fit.json, fit.md and figures."),
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Sweep number (NWB, ABF)."),
-    alpha: Optional[str] = typer.Option(None, "--alpha", help="Fractional order: a number, or 'fit'."),
-    method: str = typer.Option("gradient", "--method", help="gradient (Adam then L-BFGS through the "
-                               "differentiable run), cma (CMA-ES) or pinn (inverse PINN)."),
-    loss: str = typer.Option("trace", "--loss", help="trace (v), spikes (van Rossum), both, or timing (matched "
-                                                      "spike times)."),
+    alpha: Optional[str] = typer.Option(None, "--alpha", help="Fractional order (dimensionless, in (0, 1]): a "
+                                        "number, or 'fit'."),
+    method: str = typer.Option("gradient", "--method", help=f"Fit method, one of {_choices(FIT_METHODS)}: gradient "
+                               "(Adam then L-BFGS through the differentiable run), cma (CMA-ES), pinn (inverse "
+                               "PINN)."),
+    loss: str = typer.Option("trace", "--loss", help=f"Loss, one of {_choices(LOSSES)}: trace (v), spikes (van "
+                             "Rossum), both, timing (matched spike times)."),
     train: Optional[str] = typer.Option(None, "--train", help="Train segment START:STOP (ms); default all."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out segment START:STOP (ms) for Γ."),
     starts: Optional[int] = typer.Option(None, "--starts", help="Starting points (the preset's, then random "
                                          "ones); default 1, or 64 screened to 4 in a forced-reset phase."),
-    start: Optional[List[str]] = typer.Option(None, "--start", help="Starting value NAME=VALUE (repeatable)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Preset giving the other parameters."),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed parameter NAME=VALUE (repeatable)."),
+    start: Optional[List[str]] = typer.Option(None, "--start", help="Starting value NAME=VALUE (repeatable), in the "
+                                              "parameter's unit (`neurospike models MODEL`)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP + " It gives the parameters not "
+                                         "fitted."),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed " + PARAM_HELP[0].lower() + PARAM_HELP[1:]),
     solver: Optional[str] = typer.Option(None, "--solver", help="Method of the run (default rk4; fast-l1 with "
-                                         "--alpha)."),
+                                         f"--alpha): {_choices(method_registry.names(trains=False))}."),
     dt: Optional[float] = typer.Option(None, "--dt", help="Step of the run (ms); default the sampling interval."),
     spike_mask: Optional[float] = typer.Option(None, "--spike-mask", help="Leave out samples within this many "
                                                "ms of a recorded spike (trace loss)."),
@@ -692,7 +757,7 @@ def fit(
     with _progress(f"fit {model} ({method})") as progress:
         result = fitting.fit(model, recording, names, alpha=alpha_value, method=method, loss=loss, solver=solver,
                              dt=dt, preset=preset, train=_segment(train, "--train"), test=_segment(test, "--test"),
-                             start=_assignments(start, "--start"), fixed=_assignments(param, "--param"),
+                             start=_assignments(start, "--start", model), fixed=_assignments(param, "--param", model),
                              starts=starts, spike_mask=spike_mask, tau=tau,
                              area=area, adam_steps=adam_steps, lbfgs_steps=lbfgs_steps, cma_generations=generations,
                              seed=seed, command=command, fit_initial=fit_initial, grow=grow,
