@@ -28,6 +28,7 @@ from typer._click.exceptions import ClickException  # typer >= 0.29 vendors clic
 
 from . import currents
 from . import methods as method_registry
+from . import reports
 from . import models as registry
 from .comparison import EVENT_DESCRIPTIONS
 from .comparison import compare as run_comparison
@@ -176,20 +177,16 @@ def _time_progress(report, t_end):
 
 
 def _writable(path: Path, formats: tuple[str, ...], option: str) -> Path:
-    """``path`` if its extension is one of ``formats`` and its directory exists (checked before any run)."""
+    """``path`` if its extension is one of ``formats`` and its folder exists or can be made (checked before any run;
+    a missing folder is created only when the file is written, after the run succeeded)."""
     if path.suffix.lower() not in formats:
         raise NeurospikeError(f"{option} {str(path)!r}: unknown format {path.suffix or '(none)'!r}; use "
                               f"{', '.join(formats)}")
-    if not path.parent.is_dir():
-        raise NeurospikeError(f"{option} {str(path)!r}: directory {str(path.parent)!r} does not exist")
     if path.is_dir():
         raise NeurospikeError(f"{option} {str(path)!r} is a directory; give a file name")
-    return path
-
-
-def _report_directory(path: Path) -> Path:
-    if path.exists() and not path.is_dir():
-        raise NeurospikeError(f"--out {str(path)!r} is a file; give a directory for the report")
+    existing = next(folder for folder in path.parents if folder.exists())
+    if not existing.is_dir():
+        raise NeurospikeError(f"{option} {str(path)!r}: {str(existing)!r} is a file, not a folder")
     return path
 
 
@@ -307,6 +304,16 @@ def models(
         print("\n`neurospike models MODEL` shows one model in full (equations, units, ranges, presets' inputs).")
 
 
+def _orders_text(alpha) -> str:
+    """``", α = 0.7"``, ``", α v=0.8, u=0.9"`` or "" (not fractional); an order per neuron is shown by its range."""
+    if alpha is None:
+        return ""
+    show = lambda a: f"{float(a):g}" if np.ndim(a) == 0 else f"{np.min(a):g}…{np.max(a):g}"  # noqa: E731
+    if isinstance(alpha, dict):
+        return ", α " + ", ".join(f"{state}={show(a)}" for state, a in alpha.items())
+    return f", α = {show(alpha)}"
+
+
 @app.command()
 def simulate(
     model: str = typer.Argument(..., help=MODEL_HELP),
@@ -350,17 +357,21 @@ def simulate(
                                     current=current, initial=start, save_at=times, events=events,
                                     max_rate=max_rate, alpha=orders, pinn=options, checkpoint=checkpoint,
                                     progress=_time_progress(progress, t_end))
-    trajectory.save(out)
+    trajectory.save(out)  # creates a missing folder
     if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
         trajectory.plot(plot)
     spikes = trajectory.spikes
     first = ", ".join(f"{x:.6g}" for x in spikes[:5]) + (", …" if len(spikes) > 5 else "")
-    heading = f"{trajectory.model} [{trajectory.preset}] {trajectory.method}" + (
+    heading = f"{trajectory.model} [{trajectory.preset}] {trajectory.method}" + _orders_text(trajectory.alpha) + (
         f", dt = {trajectory.dt:g} ms" if trajectory.dt else "") + f", events = {trajectory.events}"
     Console().print(f"[bold]{escape(heading)}[/bold]", highlight=False)
     print(f"{len(spikes)} spike(s)" + (f" at {first} ms" if len(spikes) else ""))
     print(f"compile {trajectory.compile_time_s:.3g} s, run {trajectory.run_time_s:.3g} s -> {out}"
           + (f", {plot}" if plot is not None else ""))
+    if method_registry.get(trajectory.method).trains:
+        print(f"checkpoint -> {checkpoint}" if checkpoint is not None else
+              "no checkpoint saved (--checkpoint FILE.npz keeps the trained networks)")
     if trajectory.status != "success":
         _stopped_early(trajectory.message)
 
@@ -385,7 +396,7 @@ def compare(
     pinn: Optional[List[str]] = typer.Option(None, "--pinn", help=PINN_HELP),
 ) -> None:
     """Several methods at one step against the reference: states at chosen times, spike timing, cost."""
-    _report_directory(out)
+    reports.check_folder(out)
     options = _pinn_options(pinn, window, splitting)
     params = _assignments(param, "--param", model) or None
     method_names, modes = _items(methods, "--methods", "euler,rk4"), _items(events, "--events", "located,step")
@@ -415,7 +426,7 @@ def convergence(
                               "models MODEL`)."),
 ) -> None:
     """Error against step size for several methods, with the observed orders."""
-    _report_directory(out)
+    reports.check_folder(out)
     params = _assignments(param, "--param", model) or None
     method_names, steps = _items(methods, "--methods", "euler,rk4"), _numbers(dts, "--dts")
     enable_disk_cache()
@@ -443,7 +454,7 @@ def sweep_alpha(
     current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
 ) -> None:
     """Firing rate and interspike intervals against the fractional order α (the memory effect on firing)."""
-    _report_directory(out)
+    reports.check_folder(out)
     params = _assignments(param, "--param", model) or None
     orders = check_alphas(_items(alphas, "--alphas", "0.5,0.7,1.0"))
     enable_disk_cache()
@@ -573,7 +584,7 @@ def paper(
 
     if name not in PAPERS:
         raise NeurospikeError(f"unknown study {name!r}; studies are {', '.join(PAPERS)}")
-    _report_directory(out)
+    reports.check_folder(out)
     only = tuple(_items(case, "--case", "lif,hh_tonic")) if case else None
     enable_disk_cache()
     with _progress(f"paper {name}") as progress:
@@ -748,7 +759,7 @@ def fit(
     from . import fitting
     from .data import load_recording
 
-    _report_directory(out)
+    reports.check_folder(out)
     names = [] if not params.strip() else _items(params, "--params", "a,b,c,d")
     alpha_value = None if alpha is None else (alpha if alpha == "fit" else _number(alpha, "--alpha"))
     recording = load_recording(data, sweep=sweep)
