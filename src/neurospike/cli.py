@@ -132,7 +132,7 @@ def _unit_hint(option: str, name: str, model_name: str | None) -> str:
         return ""
     if option == "--initial" and name in model.states:
         unit = model.state_units[model.states.index(name)]
-        example = float(model.initial_state(model.defaults(), np)[model.states.index(name)])
+        example = float(model.initial_state(model.defaults(), np)[model.states.index(name)]) + 0.0  # not -0
     elif option != "--initial" and name in model.params:
         unit, example = model.params[name].unit, model.params[name].default
     else:
@@ -301,7 +301,8 @@ def models(
         print(_model_in_full(chosen[0]))
     else:
         print("\n\n".join(_model_summary(m) for m in chosen))
-        print("\n`neurospike models MODEL` shows one model in full (equations, units, ranges, presets' inputs).")
+        print("\n" + textwrap.fill("`neurospike models MODEL` shows one model in full: equations, units, parameter "
+                                  "ranges, presets and their inputs.", 80))
 
 
 def _orders_text(alpha) -> str:
