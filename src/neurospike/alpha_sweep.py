@@ -114,7 +114,8 @@ class AlphaSweep:
         return list(COLUMNS), [[row[name] for name in COLUMNS] for row in self.rows]
 
     def write(self, out_dir) -> Path:
-        """Write ``sweep.csv``, ``sweep.md``, ``voltage.png`` and ``rate_isi.png`` into ``out_dir``, all or nothing."""
+        """Write ``sweep.csv``, ``sweep.md``, ``voltage.png`` and ``rate_isi.png`` into the report folder ``out_dir``
+        (:func:`neurospike.reports.write`)."""
         reports.write(out_dir, {
             "sweep.csv": lambda path: _write_csv(path, *self._csv()),
             "sweep.md": lambda path: path.write_text(self.markdown()),

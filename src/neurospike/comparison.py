@@ -273,7 +273,7 @@ class Comparison:
 
     def write(self, out_dir) -> Path:
         """Write ``table.md``, ``table.csv``, ``traces.png``, ``phase_plane.png`` (models with two or more states)
-        and ``spike_errors.png`` into ``out_dir``, all or nothing."""
+        and ``spike_errors.png`` into the report folder ``out_dir`` (:func:`neurospike.reports.write`)."""
         writers = {
             "table.md": lambda path: path.write_text(self.markdown()),
             "table.csv": lambda path: _write_csv(path, *self._csv()),
@@ -513,7 +513,8 @@ class Convergence:
         _write_csv(path, *self._csv())
 
     def write(self, out_dir) -> Path:
-        """Write ``convergence.png``, ``convergence.csv`` and ``convergence.md`` into ``out_dir``, all or nothing."""
+        """Write ``convergence.png``, ``.csv`` and ``.md`` into the report folder ``out_dir``
+        (:func:`neurospike.reports.write`)."""
         reports.write(out_dir, {
             "convergence.png": self.plot,
             "convergence.csv": lambda path: _write_csv(path, *self._csv()),

@@ -179,7 +179,8 @@ def _figures(case: Case, truth: Trajectory, results: dict[str, Trajectory]):
 
 
 def splitting_pinn_report(out, quick: bool = False, progress=None, only: tuple[str, ...] | None = None):
-    """Run every case and write ``paper_table.md``/``.csv`` and the figures into ``out`` (nothing on failure).
+    """Run every case and write ``paper_table.md``/``.csv`` and the figures into the report folder ``out``
+    (:func:`neurospike.reports.write`; nothing on failure).
     Returns (rows, markdown)."""
     reports.check_folder(out)
     chosen = cases(quick)
