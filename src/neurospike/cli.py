@@ -37,7 +37,8 @@ from .compiled import enable_disk_cache
 from .comparison import convergence as run_convergence
 from .errors import NeurospikeError
 from .fitting import FIT_METHODS, LOSSES
-from .paper import PAPERS, cases as paper_cases
+from .paper import PAPERS, splitting_pinn_report
+from .paper import cases as paper_cases
 from .pinn.engine import SPLITTING_CHOICES, PinnOptions
 from .simulate import simulate as run_simulation
 from .alpha_sweep import check_alphas
@@ -79,7 +80,8 @@ CURRENT_HELP = escape(  # the spec syntax's [optional] parts are no rich markup
 EVENTS_HELP = "; ".join(f"{mode}: {text}" for mode, text in EVENT_DESCRIPTIONS.items())
 PINN_HELP = ("PINN option NAME=VALUE (repeatable; window in ms), one of " + _choices(
     f.name for f in dataclasses.fields(PinnOptions)) + "; e.g. --pinn widths=32,32 --pinn adam_steps=500.")
-SPLITTING_HELP = f"PINN operator splitting: {_choices(SPLITTING_CHOICES)} (splitting-pinn: lie, strang; fpinn: lie, none)."
+SPLITTING_HELP = (f"PINN operator splitting: {_choices(SPLITTING_CHOICES)} (splitting-pinn: lie, strang; fpinn: lie, "
+                  "none).")
 WINDOW_HELP = "PINN window length (ms); default the method's."
 REPORT_HELP = ("Report folder; created if missing once the run succeeded. A rerun replaces the report there "
                "(its manifest .neurospike-report.json lists the files); a non-empty folder without one is refused.")
@@ -137,8 +139,8 @@ def _unit_hint(option: str, name: str, model_name: str | None) -> str:
         unit, example = model.params[name].unit, model.params[name].default
     else:
         return ""
-    unit = "dimensionless" if unit in ("", "1") else f"in {unit}"
-    return f"; {name} is {unit} ({model.name}); give a number, e.g. {option} {name}={example:.4g}"
+    described = "dimensionless" if unit in ("", "1") else f"in {unit}"
+    return f"; {name} is {described} ({model.name}); give a number, e.g. {option} {name}={example:.4g}"
 
 
 def _orders(items: list[str] | None):
@@ -254,7 +256,8 @@ def _model_in_full(m) -> str:
     time = "" if m.time_unit in ("", "1") else f" {m.time_unit}"
     lines = [f"{m.name}: {m.title}", *textwrap.wrap(m.reference, 80), "",
              f"Equations (t in {_unit(m.time_unit)}, I in {_unit(m.current_unit)}):"]
-    lines += [textwrap.fill(part, 80, initial_indent="  ", subsequent_indent="      ") for part in m.equations.split("; ")]
+    lines += [textwrap.fill(equation, 80, initial_indent="  ", subsequent_indent="      ")
+              for equation in m.equations.split("; ")]
     rule = m.spike
     if rule is not None:
         level = m.params[rule.level]
@@ -267,7 +270,7 @@ def _model_in_full(m) -> str:
     lines += ["", "States (--initial NAME=VALUE):"]
     lines += [f"  {s:<8} {_unit(u)}" for s, u in zip(m.states, m.state_units)]
     rows = [("name", "default", "unit", "range", "meaning")] + [
-        (n, f"{p.default:g}", _unit(p.unit) if p.unit not in ("", "1") else "1",
+        (n, f"{p.default:g}", p.unit or "1",
          "" if p.range is None else f"{p.range[0]:g} … {p.range[1]:g}", p.description) for n, p in m.params.items()]
     widths = [max(len(row[k]) for row in rows) for k in range(4)]
     lines += ["", "Parameters (--param NAME=VALUE):"]
@@ -581,8 +584,6 @@ def paper(
                                        f"{_choices(c.key for c in paper_cases(quick=True))}."),
 ) -> None:
     """Regenerate a study's table and figures (PINN methods against classical solvers and exact solutions)."""
-    from .paper import splitting_pinn_report
-
     if name not in PAPERS:
         raise NeurospikeError(f"unknown study {name!r}; studies are {', '.join(PAPERS)}")
     reports.check_folder(out)

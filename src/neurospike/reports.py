@@ -74,7 +74,9 @@ def write(out, writers: Writers) -> list[Path]:
         shutil.rmtree(staging, ignore_errors=True)
     for name in previous - set(names):
         (out / name).unlink(missing_ok=True)
-    command = " ".join(shlex.quote(arg) for arg in [Path(sys.argv[0]).name, *sys.argv[1:]])
+    program = Path(sys.argv[0]).name
+    program = "neurospike" if program == "cli.py" else program  # python -m neurospike.cli
+    command = " ".join(shlex.quote(arg) for arg in [program, *sys.argv[1:]])
     manifest = {"files": names, "command": command, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     partial = out / f"{MANIFEST}.partial"
     partial.write_text(json.dumps(manifest, indent=2) + "\n")
