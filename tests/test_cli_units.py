@@ -113,6 +113,30 @@ def test_models_model_json_has_units_ranges_and_preset_inputs(capsys):
     assert data["spike"] == {"state": "v", "level": "v_spike", "reset": False, "refractory": None}
 
 
+@pytest.mark.parametrize("model", models.REGISTRY.values(), ids=models.REGISTRY)
+def test_the_equations_text_names_every_parameter_the_right_hand_side_and_reset_use(model):
+    """A parameter the model's code depends on (its derivatives or reset change when it changes) is in the text."""
+    p = model.defaults()
+    y = tuple(np.asarray(x, dtype=float) + 0.1 for x in model.initial_state(p, np))
+
+    def evaluate(values):
+        reset = model.spike.reset(y, values) if model.spike and model.spike.reset else ()
+        return np.concatenate([np.ravel(model.derivatives(0.0, y, values, 1.0, np)), np.ravel(reset)])
+
+    used = [name for name in p if not np.allclose(evaluate({**p, name: p[name] * 1.1 + 0.1}), evaluate(p))]
+    assert used and all(re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", model.equations) for name in used), used
+
+
+def test_every_models_json_has_units_ranges_holding_the_defaults_and_preset_inputs(capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    for entry in json.loads(out):
+        assert entry["current_unit"] and entry["equations"], entry["name"]
+        for name, param in entry["params"].items():
+            low, high = param["range"]
+            assert low <= param["default"] <= high, (entry["name"], name)
+        assert all(preset["description"] and preset["input"] for preset in entry["presets"].values())
+
+
 def test_unknown_model_is_one_line_with_the_closest_name(capsys):
     code, _, err = run(capsys, "models", "izhikevic2007")
     assert code == 2 and err.count("\n") == 1 and "did you mean 'izhikevich2007'" in err
