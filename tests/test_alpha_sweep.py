@@ -41,7 +41,8 @@ def lif_sweep(tmp_path_factory):
 
 def test_lif_files_and_table(lif_sweep):
     result, out = lif_sweep
-    assert sorted(os.listdir(out)) == ["rate_isi.png", "sweep.csv", "sweep.md", "voltage.png"]
+    assert sorted(os.listdir(out)) == [".neurospike-report.json", "rate_isi.png", "sweep.csv", "sweep.md",
+                                       "voltage.png"]
     for figure in ("voltage.png", "rate_isi.png"):
         assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(out / "sweep.csv") as f:
@@ -138,7 +139,8 @@ def test_cli_writes_the_report_and_prints_the_table(capsys, tmp_path):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "| 0.9 |" in captured.out and "| 1 | 6 |" in captured.out  # 100 ms / (10 ln 5 ms) -> 6 spikes
-    assert sorted(os.listdir(tmp_path / "report")) == ["rate_isi.png", "sweep.csv", "sweep.md", "voltage.png"]
+    assert sorted(os.listdir(tmp_path / "report")) == [".neurospike-report.json", "rate_isi.png", "sweep.csv",
+                                                       "sweep.md", "voltage.png"]
 
 
 @pytest.mark.parametrize("args, bad", [

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .comparison import Progress, _check_out, _check_step, _markdown_table, _save, _write_csv, _write_report
+from . import reports
+from .comparison import Progress, _check_step, _markdown_table, _save, _write_csv
 from .errors import NeurospikeError, SimulationError
 from .figures import subplots
 from . import methods as registry
@@ -113,13 +114,15 @@ class AlphaSweep:
         return list(COLUMNS), [[row[name] for name in COLUMNS] for row in self.rows]
 
     def write(self, out_dir) -> Path:
-        """Write ``sweep.csv``, ``sweep.md``, ``voltage.png`` and ``rate_isi.png`` into ``out_dir``, all or nothing."""
-        return _write_report(out_dir, {
+        """Write ``sweep.csv``, ``sweep.md``, ``voltage.png`` and ``rate_isi.png`` into the report folder ``out_dir``
+        (:func:`neurospike.reports.write`)."""
+        reports.write(out_dir, {
             "sweep.csv": lambda path: _write_csv(path, *self._csv()),
             "sweep.md": lambda path: path.write_text(self.markdown()),
             "voltage.png": self.plot_voltage,
             "rate_isi.png": self.plot_rate_isi,
         })
+        return Path(out_dir)
 
     def plot_voltage(self, path) -> None:
         """The spiking state against t, one stacked panel per α (shared axes)."""
@@ -163,7 +166,7 @@ def sweep_alpha(model, alphas, *, state: str | None = None, method: str = "l1", 
     if method not in registry.names(family="fractional"):
         raise NeurospikeError(f"method {method!r}: an alpha sweep needs a fractional method "
                               f"({', '.join(registry.names(family='fractional'))})")
-    _check_out(out)
+    reports.check_folder(out)
     problem = resolve(model, preset, params, current, t_end)
     model_obj, chosen, current_obj, t_end = problem.model, problem.preset, problem.current, problem.t_end
     if state is not None:

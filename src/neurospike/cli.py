@@ -8,9 +8,11 @@ rate on stderr and exits with code 3.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -24,13 +26,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click (pinned < 0.30)
 
+from . import currents
 from . import methods as method_registry
+from . import reports
 from . import models as registry
+from .comparison import EVENT_DESCRIPTIONS
 from .comparison import compare as run_comparison
 from . import maps as _maps
 from .compiled import enable_disk_cache
 from .comparison import convergence as run_convergence
 from .errors import NeurospikeError
+from .fitting import FIT_METHODS, LOSSES
+from .paper import PAPERS, splitting_pinn_report
+from .paper import cases as paper_cases
+from .pinn.engine import SPLITTING_CHOICES, PinnOptions
 from .simulate import simulate as run_simulation
 from .alpha_sweep import check_alphas
 from .alpha_sweep import sweep_alpha as run_sweep_alpha
@@ -43,6 +52,42 @@ STOPPED_EARLY_CODE = 3
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Simulate spiking neurons with classical solvers and compare them against a reference.")
+
+
+# --- help texts, made from the registries ----------------------------------------------------------------------
+def _choices(names) -> str:
+    return ", ".join(names)
+
+
+def _unit(unit: str) -> str:
+    return "dimensionless" if unit in ("", "1") else unit
+
+
+MODEL_HELP = f"Model: {_choices(registry.REGISTRY)} (`neurospike models MODEL` shows one in full)."
+PRESET_HELP = ("Preset of the model, a named experiment (parameters, input current, t_end, dt); default the model's "
+               f"own ({_choices(f'{m.name}: {m.default_preset}' for m in registry.REGISTRY.values())}); "
+               "`neurospike models MODEL` lists them with their descriptions.")
+PARAM_HELP = ("Parameter NAME=VALUE (repeatable), in the parameter's unit, which depends on the model: `neurospike "
+              "models MODEL` lists names, units and ranges.")
+INITIAL_HELP = ("Initial state NAME=VALUE (repeatable), in the state's unit, which depends on the model (`neurospike "
+                "models MODEL`).")
+CURRENT_HELP = escape(  # the spec syntax's [optional] parts are no rich markup
+    "Input current I(t), in the model's current unit (" + _choices(
+        f"{m.name} {_unit(m.current_unit)}" for m in registry.REGISTRY.values()) + "; `neurospike models MODEL`): "
+    "a number (a constant current, e.g. --current 10) or " + _choices(
+        currents.spec_syntax(kind) for kind in currents.KINDS) + " (times and tau in ms, frequency in Hz, phase in "
+    "radians), or a JSON segment file.")
+EVENTS_HELP = "; ".join(f"{mode}: {text}" for mode, text in EVENT_DESCRIPTIONS.items())
+PINN_HELP = ("PINN option NAME=VALUE (repeatable; window in ms), one of " + _choices(
+    f.name for f in dataclasses.fields(PinnOptions)) + "; e.g. --pinn widths=32,32 --pinn adam_steps=500.")
+SPLITTING_HELP = (f"PINN operator splitting: {_choices(SPLITTING_CHOICES)} (splitting-pinn: lie, strang; fpinn: lie, "
+                  "none).")
+WINDOW_HELP = "PINN window length (ms); default the method's."
+REPORT_HELP = ("Report folder; created if missing once the run succeeded. A rerun replaces the report there "
+               "(its manifest .neurospike-report.json lists the files); a non-empty folder without one is refused.")
+# what compare and convergence take: every method but the reference they are measured against and the
+# fractional ones (they have no --alpha)
+COMPARABLE = [name for name, m in method_registry.METHODS.items() if m.family != "reference" and not m.fractional]
 
 
 # --- parsing the options ----------------------------------------------------------------------------------------
@@ -66,15 +111,36 @@ def _numbers(text: str, option: str) -> list[float]:
     return [_number(item, option) for item in _items(text, option, "10,20,30")]
 
 
-def _assignments(items: list[str] | None, option: str) -> dict[str, float]:
-    """Repeated ``NAME=VALUE`` options -> {NAME: VALUE}."""
+def _assignments(items: list[str] | None, option: str, model: str | None = None) -> dict[str, float]:
+    """Repeated ``NAME=VALUE`` options -> {NAME: VALUE}; a value that is no number is refused naming the unit that
+    NAME has in ``model`` (``--initial``: a state, any other option: a parameter)."""
     values = {}
     for item in items or []:
-        name, equals, text = item.partition("=")
-        if not equals or not name.strip():
+        name, equals, text = (part.strip() for part in item.partition("="))
+        if not equals or not name:
             raise NeurospikeError(f"{option} {item!r}: use NAME=VALUE, e.g. {option} a=0.02")
-        values[name.strip()] = _number(text.strip(), f"{option} {name.strip()}=")
+        try:
+            values[name] = float(text)
+        except ValueError:
+            raise NeurospikeError(f"{option} {name}={text!r} is not a number{_unit_hint(option, name, model)}") \
+                from None
     return values
+
+
+def _unit_hint(option: str, name: str, model_name: str | None) -> str:
+    """``"; C is in pF (izhikevich2007); give a number, e.g. --param C=100"`` ("" for an unknown model or name)."""
+    model = registry.REGISTRY.get(model_name or "")
+    if model is None:
+        return ""
+    if option == "--initial" and name in model.states:
+        unit = model.state_units[model.states.index(name)]
+        example = float(model.initial_state(model.defaults(), np)[model.states.index(name)]) + 0.0  # not -0
+    elif option != "--initial" and name in model.params:
+        unit, example = model.params[name].unit, model.params[name].default
+    else:
+        return ""
+    described = "dimensionless" if unit in ("", "1") else f"in {unit}"
+    return f"; {name} is {described} ({model.name}); give a number, e.g. {option} {name}={example:.4g}"
 
 
 def _orders(items: list[str] | None):
@@ -113,20 +179,16 @@ def _time_progress(report, t_end):
 
 
 def _writable(path: Path, formats: tuple[str, ...], option: str) -> Path:
-    """``path`` if its extension is one of ``formats`` and its directory exists (checked before any run)."""
+    """``path`` if its extension is one of ``formats`` and its folder exists or can be made (checked before any run;
+    a missing folder is created only when the file is written, after the run succeeded)."""
     if path.suffix.lower() not in formats:
         raise NeurospikeError(f"{option} {str(path)!r}: unknown format {path.suffix or '(none)'!r}; use "
                               f"{', '.join(formats)}")
-    if not path.parent.is_dir():
-        raise NeurospikeError(f"{option} {str(path)!r}: directory {str(path.parent)!r} does not exist")
     if path.is_dir():
         raise NeurospikeError(f"{option} {str(path)!r} is a directory; give a file name")
-    return path
-
-
-def _report_directory(path: Path) -> Path:
-    if path.exists() and not path.is_dir():
-        raise NeurospikeError(f"--out {str(path)!r} is a file; give a directory for the report")
+    existing = next(folder for folder in path.parents if folder.exists())
+    if not existing.is_dir():
+        raise NeurospikeError(f"{option} {str(path)!r}: {str(existing)!r} is a file, not a folder")
     return path
 
 
@@ -153,58 +215,134 @@ def _stopped_early(message: str) -> None:
 
 
 # --- commands ---------------------------------------------------------------------------------------------------
+def _with_unit(value: float, unit: str) -> str:
+    return f"{value:g}" if unit in ("", "1") else f"{value:g} {unit}"
+
+
+def _model_listing(m) -> dict:
+    """One model as JSON: everything ``neurospike models MODEL`` prints."""
+    rule = m.spike
+    return {
+        "name": m.name, "title": m.title, "reference": m.reference, "equations": m.equations,
+        "states": dict(zip(m.states, m.state_units)), "current_unit": m.current_unit, "time_unit": m.time_unit,
+        "params": {n: {"default": p.default, "unit": p.unit, "range": None if p.range is None else list(p.range),
+                       "description": p.description} for n, p in m.params.items()},
+        "spike": None if rule is None else {"state": rule.state, "level": rule.level, "reset": rule.reset is not None,
+                                            "refractory": rule.refractory},
+        "presets": {name: {"description": p.description, "input": currents.describe(p.current, m.current_unit),
+                           "t_end": p.t_end, "dt": p.dt, "params": dict(p.params),
+                           "initial": None if p.initial is None else dict(p.initial), "source": p.source}
+                    for name, p in m.presets.items()},
+        "default_preset": m.default_preset,
+    }
+
+
+def _wrapped(label: str, text: str, indent: int = 13) -> str:
+    """``label`` then ``text`` wrapped at 80 columns between words (a name is never cut)."""
+    return textwrap.fill(text, width=80, initial_indent=f"  {label}".ljust(indent), subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _model_summary(m) -> str:
+    presets = [f"{m.default_preset} (default)", *(p for p in m.presets if p != m.default_preset)]
+    return "\n".join([f"{m.name}: {m.title}",
+                      _wrapped("states", ", ".join(f"{s} ({_unit(u)})" for s, u in zip(m.states, m.state_units))),
+                      _wrapped("input I", _unit(m.current_unit)),
+                      _wrapped("params", ", ".join(m.params)),
+                      _wrapped("presets", ", ".join(presets))])
+
+
+def _model_in_full(m) -> str:
+    time = "" if m.time_unit in ("", "1") else f" {m.time_unit}"
+    lines = [f"{m.name}: {m.title}", *textwrap.wrap(m.reference, 80), "",
+             f"Equations (t in {_unit(m.time_unit)}, I in {_unit(m.current_unit)}):"]
+    lines += [textwrap.fill(equation, 80, initial_indent="  ", subsequent_indent="      ")
+              for equation in m.equations.split("; ")]
+    rule = m.spike
+    if rule is not None:
+        level = m.params[rule.level]
+        lines.append(f"Spike: {rule.state} crosses {rule.level} ({_with_unit(level.default, level.unit)}) upward"
+                     + ("; then the reset above" if rule.reset is not None else "; no reset (the crossing is recorded)")
+                     + (f", {rule.state} held for {rule.refractory}" if rule.refractory else "") + ".")
+    lines += ["", textwrap.fill(f"Input current I (--current): {_unit(m.current_unit)}, e.g. --current 10 (constant) "
+                                f"or --current {currents.spec_syntax('step')} (times in ms)", 80,
+                                subsequent_indent="  ", break_long_words=False)]
+    lines += ["", "States (--initial NAME=VALUE):"]
+    lines += [f"  {s:<8} {_unit(u)}" for s, u in zip(m.states, m.state_units)]
+    rows = [("name", "default", "unit", "range", "meaning")] + [
+        (n, f"{p.default:g}", p.unit or "1",
+         "" if p.range is None else f"{p.range[0]:g} … {p.range[1]:g}", p.description) for n, p in m.params.items()]
+    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    lines += ["", "Parameters (--param NAME=VALUE):"]
+    for row in rows:
+        head = "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  "
+        lines.append(textwrap.fill(row[4], 80, initial_indent=head, subsequent_indent=" " * len(head),
+                                   break_long_words=False) if row[4] else head.rstrip())
+    lines += ["", f"Presets (--preset NAME; default {m.default_preset}):"]
+    for name, p in m.presets.items():
+        lines.append(textwrap.fill(f"{name}: {p.description}", 80, initial_indent="  ", subsequent_indent="      "))
+        details = [f"input: {currents.describe(p.current, m.current_unit)}",
+                   f"t_end {p.t_end:g}{time}" + ("" if p.dt is None else f", dt {p.dt:g}{time}")]
+        details += [f"params: {', '.join(f'{k}={v:g}' for k, v in p.params.items())}"] if p.params else []
+        details += [f"initial: {', '.join(f'{k}={v:g}' for k, v in p.initial.items())}"] if p.initial else []
+        lines += [textwrap.fill(text, 80, initial_indent="      ", subsequent_indent="        ") for text in details]
+    return "\n".join(lines)
+
+
 @app.command()
-def models(as_json: bool = typer.Option(False, "--json", help="Print the models as JSON.")) -> None:
-    """List the models with their states, parameters and presets."""
+def models(
+    name: Optional[str] = typer.Argument(None, help="Show this model in full: " + ", ".join(registry.REGISTRY) + "."),
+    as_json: bool = typer.Option(False, "--json", help="Print the model(s) as JSON."),
+) -> None:
+    """List the models (states, input unit, parameter names, presets), or show one in full: equations, units,
+    parameters with defaults and ranges, presets with their input."""
+    chosen = list(registry.REGISTRY.values()) if name is None else [registry.get(name)]
     if as_json:
-        listing = [{
-            "name": m.name, "title": m.title, "states": dict(zip(m.states, m.state_units)),
-            "params": {n: {"default": p.default, "unit": p.unit, "description": p.description}
-                       for n, p in m.params.items()},
-            "presets": list(m.presets), "default_preset": m.default_preset,
-        } for m in registry.REGISTRY.values()]
-        print(json.dumps(listing, indent=2))
-        return
-    table = Table(title="neurospike models", show_lines=True)
-    table.add_column("model", max_width=28)
-    table.add_column("states", max_width=16)
-    table.add_column("params", justify="right")
-    table.add_column("presets (default first)", overflow="fold")
-    for m in registry.REGISTRY.values():
-        presets = [m.default_preset, *(p for p in m.presets if p != m.default_preset)]
-        table.add_row(f"[bold]{m.name}[/bold]\n{escape(m.title)}",
-                      ", ".join(f"{s} ({u})" if u else s for s, u in zip(m.states, m.state_units)),
-                      str(len(m.params)), ", ".join(presets))
-    Console().print(table)
+        listing = [_model_listing(m) for m in chosen]
+        print(json.dumps(listing if name is None else listing[0], indent=2, ensure_ascii=False))
+    elif name is not None:
+        print(_model_in_full(chosen[0]))
+    else:
+        print("\n\n".join(_model_summary(m) for m in chosen))
+        print("\n" + textwrap.fill("`neurospike models MODEL` shows one model in full: equations, units, parameter "
+                                  "ranges, presets and their inputs.", 80))
+
+
+def _orders_text(alpha) -> str:
+    """``", α = 0.7"``, ``", α v=0.8, u=0.9"`` or "" (not fractional); an order per neuron is shown by its range."""
+    if alpha is None:
+        return ""
+    show = lambda a: f"{float(a):g}" if np.ndim(a) == 0 else f"{np.min(a):g}…{np.max(a):g}"  # noqa: E731
+    if isinstance(alpha, dict):
+        return ", α " + ", ".join(f"{state}={show(a)}" for state, a in alpha.items())
+    return f", α = {show(alpha)}"
 
 
 @app.command()
 def simulate(
-    model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
-    out: Path = typer.Option(..., "--out", help="Output file: .csv, .npz or .json."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Preset of the model (default: the model's)."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    out: Path = typer.Option(..., "--out", help="Output file: .csv, .npz or .json (a missing folder is created "
+                             "once the run succeeded)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
     method: str = typer.Option("rk4", "--method", help="Integration method: "
                                + ", ".join(method_registry.METHODS) + "."),
-    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01 ms."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
     t0: float = typer.Option(0.0, "--t0", help="Start time (ms)."),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
-    initial: Optional[List[str]] = typer.Option(None, "--initial", help="Initial state NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input: constant:amplitude=10, "
-                                          "step:start=101,amplitude=70[,stop=..], ramp:.., pulses:.., sine:.., "
-                                          "ou:.. or a JSON segment file."),
-    save_at: Optional[str] = typer.Option(None, "--save-at", help="Comma-separated output times (ms)."),
-    events: str = typer.Option("located", "--events", help="located (spike inside the step) or step."),
+    param: Optional[List[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    initial: Optional[List[str]] = typer.Option(None, "--initial", help=INITIAL_HELP),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
+    save_at: Optional[str] = typer.Option(None, "--save-at", help="Comma-separated output times (ms), in any "
+                                          "order: they are sorted and repeats dropped."),
+    events: str = typer.Option("located", "--events", help=f"How a spike is placed. {EVENTS_HELP}."),
     max_rate: float = typer.Option(10_000.0, "--max-rate", help="Runaway-spiking guard (Hz)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also plot the trajectory (.png, .pdf or .svg)."),
     alpha: Optional[List[str]] = typer.Option(None, "--alpha", help="Fractional order: A for every state, or "
                                               "STATE=A (repeatable); needs a fractional method ("
                                               + ", ".join(method_registry.names(fractional=True)) + ")."),
-    window: Optional[float] = typer.Option(None, "--window", help="PINN window length (ms)."),
-    splitting: Optional[str] = typer.Option(None, "--splitting", help="PINN operator splitting: lie or strang "
-                                            "(splitting-pinn), lie or none (fpinn)."),
-    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help="PINN option NAME=VALUE (repeatable), e.g. "
-                                             "widths=32,32 adam_steps=500 seed=1."),
+    window: Optional[float] = typer.Option(None, "--window", help=WINDOW_HELP),
+    splitting: Optional[str] = typer.Option(None, "--splitting", help=SPLITTING_HELP),
+    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help=PINN_HELP),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Save the trained PINN (.npz)."),
 ) -> None:
     """Integrate one model (or train a PINN on it) and write its trajectory."""
@@ -214,7 +352,7 @@ def simulate(
     options = _pinn_options(pinn, window, splitting)
     if plot is not None:
         _writable(plot, PLOT_FORMATS, "--plot")
-    params, start = _assignments(param, "--param"), _assignments(initial, "--initial")
+    params, start = _assignments(param, "--param", model), _assignments(initial, "--initial", model)
     times = None if save_at is None else _numbers(save_at, "--save-at")
     orders = _orders(alpha)
     enable_disk_cache()
@@ -223,42 +361,48 @@ def simulate(
                                     current=current, initial=start, save_at=times, events=events,
                                     max_rate=max_rate, alpha=orders, pinn=options, checkpoint=checkpoint,
                                     progress=_time_progress(progress, t_end))
-    trajectory.save(out)
+    trajectory.save(out)  # creates a missing folder
     if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
         trajectory.plot(plot)
     spikes = trajectory.spikes
     first = ", ".join(f"{x:.6g}" for x in spikes[:5]) + (", …" if len(spikes) > 5 else "")
-    heading = f"{trajectory.model} [{trajectory.preset}] {trajectory.method}" + (
+    heading = f"{trajectory.model} [{trajectory.preset}] {trajectory.method}" + _orders_text(trajectory.alpha) + (
         f", dt = {trajectory.dt:g} ms" if trajectory.dt else "") + f", events = {trajectory.events}"
     Console().print(f"[bold]{escape(heading)}[/bold]", highlight=False)
     print(f"{len(spikes)} spike(s)" + (f" at {first} ms" if len(spikes) else ""))
     print(f"compile {trajectory.compile_time_s:.3g} s, run {trajectory.run_time_s:.3g} s -> {out}"
           + (f", {plot}" if plot is not None else ""))
+    if method_registry.get(trajectory.method).trains:
+        print(f"checkpoint -> {checkpoint}" if checkpoint is not None else
+              "no checkpoint saved (--checkpoint FILE.npz keeps the trained networks)")
     if trajectory.status != "success":
         _stopped_early(trajectory.message)
 
 
 @app.command()
 def compare(
-    model: str = typer.Argument(..., help="Model name."),
-    methods: str = typer.Option(..., "--methods", help="Comma-separated methods, e.g. euler,rk2,rk4."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    methods: str = typer.Option(..., "--methods", help=f"Comma-separated methods, e.g. euler,rk2,rk4; any of "
+                                f"{_choices(COMPARABLE)}."),
     dt: float = typer.Option(..., "--dt", help="Step (ms) of every method."),
     times: str = typer.Option(..., "--times", help="Comma-separated times (ms) at which states are compared."),
-    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate)."),
-    events: str = typer.Option("located,step", "--events", help="located, step or both (comma-separated)."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
+    param: Optional[List[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
+    events: str = typer.Option("located,step", "--events", help=f"Comma-separated events modes, one or both. "
+                               f"{EVENTS_HELP}."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
     max_rate: Optional[float] = typer.Option(None, "--max-rate", help="Runaway-spiking guard (Hz)."),
-    window: Optional[float] = typer.Option(None, "--window", help="PINN window length (ms)."),
-    splitting: Optional[str] = typer.Option(None, "--splitting", help="PINN operator splitting: lie or strang."),
-    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help="PINN option NAME=VALUE (repeatable)."),
+    window: Optional[float] = typer.Option(None, "--window", help=WINDOW_HELP),
+    splitting: Optional[str] = typer.Option(None, "--splitting", help=SPLITTING_HELP),
+    pinn: Optional[List[str]] = typer.Option(None, "--pinn", help=PINN_HELP),
 ) -> None:
     """Several methods at one step against the reference: states at chosen times, spike timing, cost."""
-    _report_directory(out)
+    reports.check_folder(out)
     options = _pinn_options(pinn, window, splitting)
-    params = _assignments(param, "--param") or None
+    params = _assignments(param, "--param", model) or None
     method_names, modes = _items(methods, "--methods", "euler,rk4"), _items(events, "--events", "located,step")
     at = _numbers(times, "--times")
     enable_disk_cache()
@@ -272,20 +416,22 @@ def compare(
 
 @app.command()
 def convergence(
-    model: str = typer.Argument(..., help="Model name."),
-    methods: str = typer.Option(..., "--methods", help="Comma-separated methods, e.g. euler,rk2,rk4."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    methods: str = typer.Option(..., "--methods", help=f"Comma-separated methods, e.g. euler,rk2,rk4; any of "
+                                f"{_choices(COMPARABLE)}."),
     dts: str = typer.Option(..., "--dts", help="Comma-separated steps (ms), at least two."),
-    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate)."),
-    events: str = typer.Option("located", "--events", help="located or step."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
+    param: Optional[List[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
+    events: str = typer.Option("located", "--events", help=f"Events mode. {EVENTS_HELP}."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
-    state: str = typer.Option("v", "--state", help="State whose error is measured."),
+    state: str = typer.Option("v", "--state", help="State whose error is measured (in its unit: `neurospike "
+                              "models MODEL`)."),
 ) -> None:
     """Error against step size for several methods, with the observed orders."""
-    _report_directory(out)
-    params = _assignments(param, "--param") or None
+    reports.check_folder(out)
+    params = _assignments(param, "--param", model) or None
     method_names, steps = _items(methods, "--methods", "euler,rk4"), _numbers(dts, "--dts")
     enable_disk_cache()
     with _progress(f"convergence {model}") as progress:
@@ -297,22 +443,23 @@ def convergence(
 
 @app.command("sweep-alpha")
 def sweep_alpha(
-    model: str = typer.Argument(..., help="Model name."),
-    alphas: str = typer.Option(..., "--alphas", help="Comma-separated fractional orders in (0, 1], e.g. 0.5,0.7,1.0."),
-    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    alphas: str = typer.Option(..., "--alphas", help="Comma-separated fractional orders in (0, 1] (dimensionless), "
+                               "e.g. 0.5,0.7,1.0."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP),
     state: Optional[str] = typer.Option(None, "--state", help="Make only this state fractional (default: every "
                                         "state)."),
     method: str = typer.Option("l1", "--method", help="Fractional method: "
                                + ", ".join(method_registry.names(family="fractional")) + "."),
-    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01 ms."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Parameter NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
+    param: Optional[List[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
 ) -> None:
     """Firing rate and interspike intervals against the fractional order α (the memory effect on firing)."""
-    _report_directory(out)
-    params = _assignments(param, "--param") or None
+    reports.check_folder(out)
+    params = _assignments(param, "--param", model) or None
     orders = check_alphas(_items(alphas, "--alphas", "0.5,0.7,1.0"))
     enable_disk_cache()
     with _progress(f"sweep-alpha {model}") as progress:
@@ -356,7 +503,7 @@ def _grid_axes(items: list[str] | None) -> dict:
 
 @app.command()
 def sweep(
-    model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
     grid: List[str] = typer.Option(..., "--grid", help="Axis NAME=START:STOP:COUNT or NAME=V1,V2 (repeatable): "
                                    "a parameter, I (input amplitude), alpha (every state's fractional order) or "
                                    "alpha_STATE (one state's), dt (ms) or method."),
@@ -366,12 +513,12 @@ def sweep(
                                + ", ".join(method_registry.names(trains=False)) + "."),
     metrics: str = typer.Option(",".join(_maps.DEFAULT_METRICS), "--metrics", help="Comma-separated: "
                                 + ", ".join(_maps.METRICS) + "."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Preset of the model (default: the model's)."),
-    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
+    dt: Optional[float] = typer.Option(None, "--dt", help="Step (ms); default: the preset's, else 0.01 ms."),
     t_end: Optional[float] = typer.Option(None, "--t-end", help="End time (ms); default: the preset's."),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed parameter NAME=VALUE (repeatable)."),
-    current: Optional[str] = typer.Option(None, "--current", help="Input current spec (see simulate); a grid "
-                                          "axis I sets its amplitude."),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed " + PARAM_HELP[0].lower() + PARAM_HELP[1:]),
+    current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP + " A grid axis I sets its "
+                                          "amplitude."),
     alpha: Optional[List[str]] = typer.Option(None, "--alpha", help="Fixed fractional order (unless a grid axis)."),
     onset: Optional[float] = typer.Option(None, "--onset", help="Rates, CV and latency count spikes after this "
                                           "time (ms); default: the input's first change, else t0."),
@@ -410,7 +557,7 @@ def sweep(
     with _progress(f"sweep {model}") as progress:
         dataset = _maps.sweep(
             model, axes, method=method, metrics=_items(metrics, "--metrics", "rate,cv"), preset=preset, t_end=t_end,
-            dt=dt, params=_assignments(param, "--param") or None, current=current, alpha=_orders(alpha),
+            dt=dt, params=_assignments(param, "--param", model) or None, current=current, alpha=_orders(alpha),
             onset=onset, store=str(out), client=client, workers=workers or None, chunk_size=chunk_size,
             task_memory=task_memory * 2**30, overwrite=overwrite, progress=progress,
             precision="float32" if float32 else "float64",
@@ -430,17 +577,16 @@ def sweep(
 
 @app.command()
 def paper(
-    name: str = typer.Argument(..., help="Which study: splitting-pinn."),
-    out: Path = typer.Option(..., "--out", help="Report directory (created if missing)."),
+    name: str = typer.Argument(..., help=f"Which study: {_choices(PAPERS)}."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP),
     quick: bool = typer.Option(False, "--quick", help="Short runs (a few minutes; CI)."),
-    case: Optional[str] = typer.Option(None, "--case", help="Comma-separated cases (default: all)."),
+    case: Optional[str] = typer.Option(None, "--case", help="Comma-separated cases (default: all): "
+                                       f"{_choices(c.key for c in paper_cases(quick=True))}."),
 ) -> None:
     """Regenerate a study's table and figures (PINN methods against classical solvers and exact solutions)."""
-    from .paper import PAPERS, splitting_pinn_report
-
     if name not in PAPERS:
         raise NeurospikeError(f"unknown study {name!r}; studies are {', '.join(PAPERS)}")
-    _report_directory(out)
+    reports.check_folder(out)
     only = tuple(_items(case, "--case", "lif,hh_tonic")) if case else None
     enable_disk_cache()
     with _progress(f"paper {name}") as progress:
@@ -566,25 +712,29 @@ def _spike_times(text: Optional[str]):
 
 @app.command()
 def fit(
-    model: str = typer.Argument(..., help="Model name (see `neurospike models`)."),
+    model: str = typer.Argument(..., help=MODEL_HELP),
     data: Path = typer.Option(..., "--data", help="Recording: .csv (t, v, I with units), .nwb or .abf."),
     params: str = typer.Option("", "--params", help="Comma-separated parameters to fit, e.g. a,b,c,d."),
-    out: Path = typer.Option(..., "--out", help="Report directory (fit.json, fit.md, figures)."),
+    out: Path = typer.Option(..., "--out", help=REPORT_HELP + " Files: fit.json, fit.md and figures."),
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Sweep number (NWB, ABF)."),
-    alpha: Optional[str] = typer.Option(None, "--alpha", help="Fractional order: a number, or 'fit'."),
-    method: str = typer.Option("gradient", "--method", help="gradient (Adam then L-BFGS through the "
-                               "differentiable run), cma (CMA-ES) or pinn (inverse PINN)."),
-    loss: str = typer.Option("trace", "--loss", help="trace (v), spikes (van Rossum), both, or timing (matched "
-                                                      "spike times)."),
+    alpha: Optional[str] = typer.Option(None, "--alpha", help="Fractional order (dimensionless, in (0, 1]): a "
+                                        "number, or 'fit'."),
+    method: str = typer.Option("gradient", "--method", help=f"Fit method, one of {_choices(FIT_METHODS)}: gradient "
+                               "(Adam then L-BFGS through the differentiable run), cma (CMA-ES), pinn (inverse "
+                               "PINN)."),
+    loss: str = typer.Option("trace", "--loss", help=f"Loss, one of {_choices(LOSSES)}: trace (v), spikes (van "
+                             "Rossum), both, timing (matched spike times)."),
     train: Optional[str] = typer.Option(None, "--train", help="Train segment START:STOP (ms); default all."),
     test: Optional[str] = typer.Option(None, "--test", help="Held-out segment START:STOP (ms) for Γ."),
     starts: Optional[int] = typer.Option(None, "--starts", help="Starting points (the preset's, then random "
                                          "ones); default 1, or 64 screened to 4 in a forced-reset phase."),
-    start: Optional[List[str]] = typer.Option(None, "--start", help="Starting value NAME=VALUE (repeatable)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Preset giving the other parameters."),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed parameter NAME=VALUE (repeatable)."),
+    start: Optional[List[str]] = typer.Option(None, "--start", help="Starting value NAME=VALUE (repeatable), in the "
+                                              "parameter's unit (`neurospike models MODEL`)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP + " It gives the parameters not "
+                                         "fitted."),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="Fixed " + PARAM_HELP[0].lower() + PARAM_HELP[1:]),
     solver: Optional[str] = typer.Option(None, "--solver", help="Method of the run (default rk4; fast-l1 with "
-                                         "--alpha)."),
+                                         f"--alpha): {_choices(method_registry.names(trains=False))}."),
     dt: Optional[float] = typer.Option(None, "--dt", help="Step of the run (ms); default the sampling interval."),
     spike_mask: Optional[float] = typer.Option(None, "--spike-mask", help="Leave out samples within this many "
                                                "ms of a recorded spike (trace loss)."),
@@ -611,7 +761,7 @@ def fit(
     from . import fitting
     from .data import load_recording
 
-    _report_directory(out)
+    reports.check_folder(out)
     names = [] if not params.strip() else _items(params, "--params", "a,b,c,d")
     alpha_value = None if alpha is None else (alpha if alpha == "fit" else _number(alpha, "--alpha"))
     recording = load_recording(data, sweep=sweep)
@@ -620,7 +770,7 @@ def fit(
     with _progress(f"fit {model} ({method})") as progress:
         result = fitting.fit(model, recording, names, alpha=alpha_value, method=method, loss=loss, solver=solver,
                              dt=dt, preset=preset, train=_segment(train, "--train"), test=_segment(test, "--test"),
-                             start=_assignments(start, "--start"), fixed=_assignments(param, "--param"),
+                             start=_assignments(start, "--start", model), fixed=_assignments(param, "--param", model),
                              starts=starts, spike_mask=spike_mask, tau=tau,
                              area=area, adam_steps=adam_steps, lbfgs_steps=lbfgs_steps, cma_generations=generations,
                              seed=seed, command=command, fit_initial=fit_initial, grow=grow,

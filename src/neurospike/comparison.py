@@ -11,9 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,6 +22,7 @@ from .analysis import SpikeMatch, match_spikes, observed_order, relative_l2, sta
 from .errors import NeurospikeError, closest
 from .figures import subplots
 from . import methods as registry
+from . import reports
 from .simulate import REFERENCE_TOLERANCE, resolve, simulate
 from .trajectory import Trajectory, _atomic_write
 
@@ -86,11 +84,6 @@ def _check_events(events) -> tuple[str, ...]:
     return tuple(dict.fromkeys(events))
 
 
-def _check_out(out) -> None:
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        raise NeurospikeError(f"output folder {str(out)!r} is an existing file; give a folder")
-
-
 def _times_in_run(run: Trajectory, times: np.ndarray) -> np.ndarray:
     """Which of ``times`` lie inside the computed part of ``run`` (a run stopped early is shorter)."""
     return (times >= run.t[0] - 1e-9) & (times <= run.t[-1] + 1e-9)
@@ -134,22 +127,6 @@ def published_table(model, preset: str, values: dict[str, Any], custom_current: 
 
 
 # --- writing --------------------------------------------------------------------------------------------------
-def _write_report(out_dir, writers: dict[str, Callable[[Path], None]]) -> Path:
-    """Write every file into a temporary folder beside ``out_dir``, then move them in: a failure leaves nothing."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
-        for name, write in writers.items():
-            write(staging / name)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in writers:
-            os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out_dir
-
-
 def _write_rows(f, header: list[str], rows: list[list[Any]]) -> None:
     writer = csv.writer(f)
     writer.writerow(header)
@@ -296,7 +273,7 @@ class Comparison:
 
     def write(self, out_dir) -> Path:
         """Write ``table.md``, ``table.csv``, ``traces.png``, ``phase_plane.png`` (models with two or more states)
-        and ``spike_errors.png`` into ``out_dir``, all or nothing."""
+        and ``spike_errors.png`` into the report folder ``out_dir`` (:func:`neurospike.reports.write`)."""
         writers = {
             "table.md": lambda path: path.write_text(self.markdown()),
             "table.csv": lambda path: _write_csv(path, *self._csv()),
@@ -305,7 +282,8 @@ class Comparison:
         }
         if len(self.states) >= 2:
             writers["phase_plane.png"] = self.plot_phase_plane
-        return _write_report(out_dir, writers)
+        reports.write(out_dir, writers)
+        return Path(out_dir)
 
     # --- figures ------------------------------------------------------------------------------------------------
     def _runs_by_events(self):
@@ -417,7 +395,7 @@ def compare(model, methods, *, dt, times, preset=None, params=None, current=None
     always located; ``events`` does not apply), with the options ``pinn`` (see :func:`neurospike.simulate`).
     """
     methods = _check_methods(methods)
-    _check_out(out)
+    reports.check_folder(out)
     dt = _check_step(dt)
     modes = _check_events(events)
     problem = resolve(model, preset, params, current, t_end)
@@ -535,12 +513,14 @@ class Convergence:
         _write_csv(path, *self._csv())
 
     def write(self, out_dir) -> Path:
-        """Write ``convergence.png``, ``convergence.csv`` and ``convergence.md`` into ``out_dir``, all or nothing."""
-        return _write_report(out_dir, {
+        """Write ``convergence.png``, ``.csv`` and ``.md`` into the report folder ``out_dir``
+        (:func:`neurospike.reports.write`)."""
+        reports.write(out_dir, {
             "convergence.png": self.plot,
             "convergence.csv": lambda path: _write_csv(path, *self._csv()),
             "convergence.md": lambda path: path.write_text(self.markdown()),
         })
+        return Path(out_dir)
 
     def plot(self, path) -> None:
         """log-log error against dt per method, the fitted order in the legend (and spike-time errors if any)."""
@@ -598,7 +578,7 @@ def convergence(model, methods, dts, *, preset=None, params=None, current=None, 
     worst spike-time error, with its own order.
     """
     methods = _check_methods(methods)
-    _check_out(out)
+    reports.check_folder(out)
     if not isinstance(events, str):
         raise NeurospikeError(f"events={events!r}: convergence takes one mode, 'located' or 'step'")
     (events,) = _check_events(events)

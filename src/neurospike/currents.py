@@ -9,6 +9,7 @@ step never straddles a jump and each side of a jump is evaluated exactly.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from dataclasses import dataclass, field
@@ -314,10 +315,34 @@ _KINDS = {
 }
 
 
+def _arguments(kind: str) -> tuple[list[str], dict[str, Any]]:
+    """The spec arguments of current ``kind``: the required names, and the optional ones with their defaults."""
+    factory, names = _KINDS[kind]
+    signature = inspect.signature(factory).parameters
+    required = [name for name in names if signature[name].default is inspect.Parameter.empty]
+    return required, {name: signature[name].default for name in names if name not in required}
+
+
+def spec_syntax(kind: str) -> str:
+    """How to write a ``kind`` spec: ``step:start=…,amplitude=…[,stop=inf,baseline=0]``."""
+    required, optional = _arguments(kind)
+    head = ",".join(f"{name}=…" for name in required)
+    tail = ",".join(f"{name}={value:g}" for name, value in optional.items())
+    return f"{kind}:{head}" + (f"[{',' if head else ''}{tail}]" if tail else "")
+
+
+KINDS = tuple(_KINDS)
+
+
 def parse(spec: str, t_end: float = 1000.0, t0: float = 0.0):
-    """A current from a CLI spec: ``step:start=101,amplitude=70``, ``constant:amplitude=10``, … or a JSON file
-    in the reference segment format."""
+    """A current from a CLI spec: a bare number (``10`` is ``constant:amplitude=10``, as ``simulate(current=10.0)``),
+    ``step:start=101,amplitude=70``, ``constant:amplitude=10``, … or a JSON file in the reference segment format.
+    Times are in ms, frequencies in Hz, amplitudes in the model's current unit."""
     spec = spec.strip()
+    try:
+        spec = f"constant:amplitude={float(spec)!r}"
+    except ValueError:
+        pass
     if spec.endswith(".json") or Path(spec).is_file():
         path = Path(spec)
         if not path.is_file():
@@ -332,18 +357,23 @@ def parse(spec: str, t_end: float = 1000.0, t0: float = 0.0):
         from .errors import closest
 
         raise NeurospikeError(
-            f"unknown current kind {kind!r}{closest(kind, _KINDS)}; kinds are {', '.join(_KINDS)} or a JSON file"
+            f"unknown current kind {kind!r}{closest(kind, _KINDS)}; kinds are {', '.join(_KINDS)}, a number "
+            f"(a constant current) or a JSON file"
         )
     factory, names = _KINDS[kind]
     values: dict[str, float] = {}
     for item in filter(None, (a.strip() for a in arguments.split(","))):
         name, eq, text = item.partition("=")
         if not eq or name not in names or name in values:
-            raise NeurospikeError(f"current {kind}: bad argument {item!r}; arguments are {', '.join(names)}")
+            raise NeurospikeError(f"current {kind}: bad argument {item!r}; write {spec_syntax(kind)}")
         try:
             values[name] = float(text)
         except ValueError:
             raise NeurospikeError(f"current {kind}: {name}={text!r} is not a number") from None
+    required, _ = _arguments(kind)
+    missing = [name for name in required if name not in values]
+    if missing:
+        raise NeurospikeError(f"current {kind}: missing {', '.join(missing)}; write {spec_syntax(kind)}")
     for name in ("count", "seed"):
         if name in values:
             if not (math.isfinite(values[name]) and values[name] == int(values[name])):
@@ -351,8 +381,46 @@ def parse(spec: str, t_end: float = 1000.0, t0: float = 0.0):
             values[name] = int(values[name])
     if kind == "ou":
         values = {"t_end": t_end, "t0": t0, **values}
-    try:
-        return factory(**values)
-    except TypeError:
-        required = [n for n in names if n not in values]
-        raise NeurospikeError(f"current {kind}: missing argument(s) {', '.join(required)}") from None
+    return factory(**values)
+
+
+def describe(current, unit: str = "") -> str:
+    """One line saying what ``current`` is, amplitudes in ``unit`` (its first word; "1": none), e.g.
+    ``step 0 → 70 pA at 101 ms``."""
+    unit = unit.split()[0] if unit.strip() and unit.split()[0] != "1" else ""
+    u = f" {unit}" if unit else ""
+    if current is None:
+        return "none (0)"
+    if isinstance(current, Sine):
+        return (f"sine {current.offset:g} + {current.amplitude:g}{u} · sin(2π · {current.frequency:g} Hz · t + "
+                f"{current.phase:g})")
+    if isinstance(current, OrnsteinUhlenbeck):
+        samples = np.asarray(current.samples)
+        return f"Ornstein–Uhlenbeck noise, {samples.shape[0]} samples, mean {np.mean(samples):.3g}{u}"
+    if isinstance(current, Sampled):
+        times = np.asarray(current.times)
+        return f"sampled waveform, {times.size} samples from {times[0]:g} to {times[-1]:g} ms{u and ' (' + unit + ')'}"
+    if not isinstance(current, Piecewise):
+        return type(current).__name__
+    base, pieces = current.baseline, list(zip(current.starts, current.ends, current.values, current.slopes))
+    if np.ndim(base) or any(np.ndim(v) or np.ndim(k) for _, _, v, k in pieces):
+        return f"piecewise, {len(pieces)} segment(s), one amplitude per neuron{u and ' (' + unit + ')'}"
+    if not pieces:
+        return f"constant {base:g}{u}"
+    if len(pieces) == 1:
+        start, end, value, slope = pieces[0]
+        until = "" if math.isinf(end) else f" until {end:g} ms"
+        if slope:
+            return f"ramp from {value:g}{u} at {start:g} ms, slope {slope:g}{u}/ms{until} (else {base:g}{u})"
+        if math.isinf(end):
+            return f"step {base:g} → {value:g}{u} at {start:g} ms"
+        return f"pulse of {value:g}{u} from {start:g} to {end:g} ms (else {base:g}{u})"
+    widths = {round(e - s, 12) for s, e, _, _ in pieces}
+    gaps = {round(b[0] - a[0], 12) for a, b in zip(pieces, pieces[1:])}
+    if len(widths) == len(gaps) == len({v for _, _, v, _ in pieces}) == 1 and not any(k for *_, k in pieces):
+        return (f"{len(pieces)} pulses of {pieces[0][2]:g}{u}, {widths.pop():g} ms wide, every {gaps.pop():g} ms "
+                f"from {pieces[0][0]:g} ms (else {base:g}{u})")
+    parts = [f"{v:g}{u}" + (f" + {k:g}{u}/ms·(t − {s:g})" if k else "") + f" on ({s:g}, {e:g}) ms"
+             for s, e, v, k in pieces[:3]]
+    more = f", … ({len(pieces)} segments)" if len(pieces) > 3 else ""
+    return f"{base:g}{u}, except " + ", ".join(parts) + more

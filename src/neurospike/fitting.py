@@ -683,10 +683,16 @@ def _standard_errors(loss, residuals_and_jacobian, objective, theta, space, weig
 # --- report ---------------------------------------------------------------------------------------------------
 def write_report(result: Fit, recording, out: str | os.PathLike) -> list[str]:
     """``fit.json``, ``fit.md`` and the figures (data vs fitted v with the train/test segments, the spike raster
-    of both, loss against iteration, parameter traces) into ``out``; returns the written paths."""
+    of both, loss against iteration, parameter traces) into the report folder ``out``, all or nothing
+    (:func:`neurospike.reports.write`); returns the written paths."""
+    from . import reports
+
+    return [str(path) for path in reports.write(out, lambda folder: _write_report_files(result, recording, folder))]
+
+
+def _write_report_files(result: Fit, recording, out) -> list[str]:
     from .figures import subplots
 
-    os.makedirs(out, exist_ok=True)
     written = []
     path = os.path.join(out, "fit.json")
     with open(path, "w") as handle:

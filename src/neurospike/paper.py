@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -29,7 +28,8 @@ from scipy.optimize import brentq
 
 from .analysis import match_spikes, relative_l2
 from .figures import subplots
-from .comparison import _save, _write_csv, _write_report
+from . import reports
+from .comparison import _save, _write_csv
 from .errors import NeurospikeError
 from .mittag_leffler import mittag_leffler
 from .simulate import simulate
@@ -179,10 +179,10 @@ def _figures(case: Case, truth: Trajectory, results: dict[str, Trajectory]):
 
 
 def splitting_pinn_report(out, quick: bool = False, progress=None, only: tuple[str, ...] | None = None):
-    """Run every case and write ``paper_table.md``/``.csv`` and the figures into ``out`` (nothing on failure).
+    """Run every case and write ``paper_table.md``/``.csv`` and the figures into the report folder ``out``
+    (:func:`neurospike.reports.write`; nothing on failure).
     Returns (rows, markdown)."""
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        raise NeurospikeError(f"--out {str(out)!r} is a file; give a directory for the report")
+    reports.check_folder(out)
     chosen = cases(quick)
     if only:
         unknown = [k for k in only if k not in {c.key for c in chosen}]
@@ -214,5 +214,5 @@ def splitting_pinn_report(out, quick: bool = False, progress=None, only: tuple[s
         writers = {"paper_table.md": lambda p: _atomic_write(p, lambda f: f.write(markdown), text=True),
                    "paper_table.csv": lambda p: _write_csv(p, COLUMNS, [[r[c] for c in COLUMNS] for r in rows])}
         writers.update({name: (lambda p, fig=fig: _save(fig, p)) for name, fig in figures.items()})
-        _write_report(out, writers)
+        reports.write(out, writers)
     return rows, markdown

@@ -151,7 +151,7 @@ def resolve(model, preset=None, params=None, current=None, t_end=None, t0=0.0, i
     if not math.isfinite(dt) or dt <= 0:
         raise NeurospikeError(f"dt={dt!r} must be a positive finite step (ms)")
     if save_at is not None:
-        save_at = np.atleast_1d(np.asarray(save_at, dtype=float))
+        save_at = np.unique(np.asarray(save_at, dtype=float))  # sorted, each time once (scipy's t_eval must be)
         outside = save_at[(save_at < t0) | (save_at > t_end) | ~np.isfinite(save_at)]
         if outside.size:
             raise NeurospikeError(f"save-at time {outside[0]:g} is outside the run [{t0:g}, {t_end:g}] ms")
@@ -224,7 +224,8 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     override them (arrays of length N make a population of N independent neurons). ``current`` is a current
     object, a number or a CLI spec such as ``"step:start=101,amplitude=70"``. ``method`` is a name of
     :data:`neurospike.methods.METHODS`; ``events`` is ``"located"`` (spikes located inside the step) or
-    ``"step"`` (reset after the step). ``save_at`` returns the trajectory at exactly those times (dense output).
+    ``"step"`` (reset after the step). ``save_at`` returns the trajectory at exactly those times (dense output),
+    sorted and each once: ``save_at=[30, 10, 20, 10]`` gives t = 10, 20, 30.
     A run that spikes faster than ``max_rate`` (Hz) stops there with ``status="rate-exceeded"``.
 
     ``alpha`` makes the model fractional (Caputo derivative of order α ∈ (0, 1]): one number for every state,

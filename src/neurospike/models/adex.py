@@ -71,4 +71,7 @@ MODEL = Model(
     split=(("v",), ("w",)),
     nullclines=nullclines,
     reference="R. Brette, W. Gerstner, J. Neurophysiol. 94 (2005) 3637",
+    equations=("C dv/dt = −g_L (v − E_L) + g_L Delta_T exp((v − V_T)/Delta_T) − w + I; "
+               "tau_w dw/dt = a (v − E_L) − w; "
+               "if v ≥ v_peak: v ← v_reset, w ← w + b (the right-hand side sees min(v, v_peak))"),
 )

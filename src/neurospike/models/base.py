@@ -84,6 +84,7 @@ class Model:
     conditionally_linear: bool = False
     nullclines: Callable[..., tuple] | None = None  # (v array, params, I) -> recovery-variable values of each nullcline
     reference: str = ""
+    equations: str = ""  # plain text for people (`neurospike models NAME`), "; " between equations
     state_scales: tuple[float, ...] | None = None  # typical range of each state over a run (PINN output scaling)
     pinn_window: float = 1.0  # ms: default window of the marching PINNs (short enough for one network to fit)
 

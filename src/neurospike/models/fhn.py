@@ -66,4 +66,5 @@ MODEL = Model(
     split=(("v",), ("w",)),
     nullclines=nullclines,
     reference="R. FitzHugh, Biophys. J. 1 (1961) 445; Nagumo et al., Proc. IRE 50 (1962) 2061",
+    equations="dv/dt = v − v³/3 − w + I; dw/dt = (v + a − b w)/tau",
 )

@@ -102,4 +102,9 @@ MODEL = Model(
     split=(("v",), ("m", "h", "n")),
     conditionally_linear=True,
     reference="A. L. Hodgkin, A. F. Huxley, J. Physiol. 117 (1952) 500",
+    equations=("C_m dv/dt = I − g_Na m³h (v − E_Na) − g_K n⁴ (v − E_K) − g_L (v − E_L); "
+               "dx/dt = α_x(v) (1 − x) − β_x(v) x for x = m, h, n; "
+               "α_m = 0.1 (v + 40)/(1 − exp(−(v + 40)/10)), β_m = 4 exp(−(v + 65)/18); "
+               "α_h = 0.07 exp(−(v + 65)/20), β_h = 1/(1 + exp(−(v + 35)/10)); "
+               "α_n = 0.01 (v + 55)/(1 − exp(−(v + 55)/10)), β_n = 0.125 exp(−(v + 65)/80)"),
 )

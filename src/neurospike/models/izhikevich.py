@@ -87,4 +87,7 @@ MODEL = Model(
     split=(("v",), ("u",)),
     nullclines=nullclines,
     reference="E. M. Izhikevich, IEEE TNN 14 (2003) 1569; IEEE TNN 15 (2004) 1063",
+    equations=("dv/dt = k2 v² + k1 v + k0 − u + I; "
+               "du/dt = a (b (v − v_u) − u_leak u); "
+               "if v ≥ v_peak: v ← c, u ← u + d"),
 )

@@ -64,4 +64,7 @@ MODEL = Model(
     split=(("v",), ("w",)),
     nullclines=nullclines,
     reference="E. M. Izhikevich, Dynamical Systems in Neuroscience, MIT Press (2007), ch. 8",
+    equations=("C dv/dt = k (v − vr)(v − vt) − w + I; "
+               "dw/dt = a (b (v − vr) − w); "
+               "if v ≥ vpeak: v ← c, w ← w + d"),
 )

@@ -57,4 +57,5 @@ MODEL = Model(
     split=(("v",),),
     conditionally_linear=True,
     reference="L. Lapicque (1907); W. Gerstner et al., Neuronal Dynamics, CUP (2014), ch. 1",
+    equations="C dv/dt = −g_L (v − E_L) + I; if v ≥ v_th: v ← v_reset, held there for t_ref",
 )
