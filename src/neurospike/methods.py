@@ -79,6 +79,11 @@ class Method:
             raise NeurospikeError(f"method {self.name!r} needs a {self.needs.replace('_', ' ')} model "
                                   f"({', '.join(m.name for m in having)}); {problem.model.name!r} is not")
 
+    def samples(self, problem) -> bool:
+        """Whether ``solve`` returns the run already sampled at ``problem.save_at`` (else ``simulate`` samples it
+        by the dense output)."""
+        return False
+
     def solve(self, problem) -> Trajectory:
         raise NotImplementedError
 
@@ -101,9 +106,14 @@ class FixedStep(Method):
     def input_at_step_start(self) -> bool:
         return getattr(self.scheme, "input_at_step_start", False)
 
+    def samples(self, problem) -> bool:
+        return problem.save_at is not None and problem.n_neurons is None
+
     def solve(self, problem) -> Trajectory:
         if problem.n_neurons is not None:
             return _population(self, problem)
+        if self.samples(problem):
+            return _streamed(self, problem)
         return _one_neuron(self, problem)
 
 
@@ -126,11 +136,11 @@ def _breaks(method: FixedStep, current):
     return np.zeros(0) if method.input_at_step_start else current.discontinuities()
 
 
-def memory_check(estimate, memory_limit, detail):
+def memory_check(estimate, memory_limit, detail, advice="use a larger dt, a shorter t_end or --save-at"):
     if estimate > memory_limit:
         raise NeurospikeError(
             f"this run would need about {estimate / 2**30:.1f} GiB (limit {memory_limit / 2**30:.1f} GiB): {detail}; "
-            f"use a larger dt, a shorter t_end or --save-at")
+            f"{advice}")
 
 
 def _grid(problem, breaks):
@@ -139,6 +149,46 @@ def _grid(problem, breaks):
     count = int(math.floor((t_end - t0) / dt + 1e-9)) + len(breaks) + 2
     memory_check(32.0 * count, problem.memory_limit, f"{count - 1} steps")
     return fixed_step.time_grid(t0, t_end, dt, breaks)
+
+
+class StepGrid:
+    """The nodes of :func:`fixed_step.time_grid` (t0, t_end, dt, breaks), any slice of them without building the
+    rest: the uniform nodes t0 + j·dt except within two steps of an inserted point (a break, t_end), where the
+    grid's sort, de-duplication and snapping are done once on those few nodes."""
+
+    def __init__(self, t0: float, t_end: float, dt: float, breaks=()):
+        self.t0, self.dt = t0, dt
+        count = int(math.floor((t_end - t0) / dt + 1e-9))
+        breaks = np.asarray([b for b in breaks if t0 < b < t_end], dtype=float)
+        inserted = np.concatenate([breaks, [t_end]])
+        below = np.floor((inserted - t0) / dt).astype(np.int64)  # the uniform node at or just below each point
+        self.near = np.unique(np.clip((below[:, None] + np.arange(-2, 4)).ravel(), 0, count))
+        values = np.concatenate([t0 + dt * self.near, inserted])
+        # a uniform node j sorts before an inserted point with ``below`` = c exactly when j < c + 0.5
+        keys = np.concatenate([self.near.astype(float), below + 0.5])
+        order = np.argsort(values, kind="stable")
+        values, keys = values[order], keys[order]
+        keep = np.concatenate([[True], np.diff(values) > 1e-9 * dt])
+        values, keys = values[keep], keys[keep]
+        values[-1] = t_end
+        for b in breaks:  # snap the nearest node exactly onto each break
+            values[np.argmin(np.abs(values - b))] = b
+        self.values = values
+        # where these nodes sit in the whole grid: after every uniform node outside ``near`` that sorts before them
+        self.index = np.arange(len(values)) + np.ceil(keys).astype(np.int64) - np.searchsorted(self.near, keys)
+        self.size = len(values) + count + 1 - len(self.near)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def nodes(self, start: int, stop: int) -> np.ndarray:
+        """Nodes ``start`` … ``stop − 1`` of the whole grid."""
+        position = np.arange(start, stop)
+        before = np.searchsorted(self.index, position)  # of the irregular nodes, how many come before
+        irregular = self.index[np.minimum(before, len(self.index) - 1)] == position
+        m = position - before  # the m-th uniform node outside ``near`` (counted from 0) is j = m + #{near < j}
+        j = m + np.searchsorted(self.near - np.arange(len(self.near)), m, side="right")
+        return np.where(irregular, self.values[np.minimum(before, len(self.values) - 1)], self.t0 + self.dt * j)
 
 
 def status_message(model, method, code, halt_time, max_rate, last_state=None):
@@ -193,6 +243,93 @@ def _one_neuron(method: FixedStep, problem) -> Trajectory:
         state_units=dict(zip(model.states, model.state_units)), spike_states_before=before,
         spike_states_after=after, compile_time_s=compile_time, run_time_s=run_time, status=status,
         message=message, dense=step_interpolant(model, method, values, current, t, y, holds))
+
+
+SEGMENT_STEPS = 2**17  # steps per compiled call of a streamed run (a multiple of fixed_step.BLOCK): ~5 MB a segment
+
+
+def _streamed(method: FixedStep, problem) -> Trajectory:
+    """One neuron with ``save_at``: the run in segments of ``SEGMENT_STEPS`` steps, each segment's nodes made when
+    it runs (:class:`StepGrid`) and its trace dropped once the save_at times inside it are evaluated, so memory
+    holds one segment, the saved states and the spikes. The segments are the whole run's grid cut at whole blocks
+    and chained with ``carried``, so the states at save_at (the same dense output) and the spikes equal
+    :func:`_one_neuron`'s sampled at save_at to the last bit; ``progress(t, nan)`` after each segment."""
+    model, values, current, dt = problem.model, problem.params, problem.current, problem.dt
+    rule, n = model.spike, model.n_states
+    grid = StepGrid(problem.t0, problem.t_end, dt, _breaks(method, current))
+    n_steps = len(grid) - 1
+    segment = min(SEGMENT_STEPS, -(-n_steps // fixed_step.BLOCK) * fixed_step.BLOCK)
+    capacity = int(math.ceil(fixed_step.BLOCK * dt * problem.max_rate / 1000.0)) + 2 if rule else 0
+    save_at = problem.save_at
+    most_spikes = int(math.ceil((problem.t_end - problem.t0) * problem.max_rate / 1000.0)) + 2 if rule else 0
+    segment_bytes = 8 * 3 * ((segment + 1) * (1 + n)
+                             + segment // fixed_step.BLOCK * (capacity + fixed_step.MAX_EVENTS_PER_STEP) * (1 + 2 * n))
+    memory_check(segment_bytes + 8 * 2 * (len(save_at) * (1 + n) + most_spikes * (1 + 2 * n)), problem.memory_limit,
+                 f"{len(save_at)} saved times x {n} states and up to {most_spikes} spikes (max_rate)",
+                 advice="save fewer times or lower max_rate")
+    config = fixed_step.LoopConfig.for_model(model, method.scheme, problem.events, capacity)
+    params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
+    min_interval = jnp.asarray(problem.min_interval)
+    y = np.asarray(problem.y0, dtype=float)
+    carried = {"refractory_end": np.float64(-np.inf), "last": np.float64(-np.inf)}
+    saved, kept = np.full((len(save_at), n), np.nan), np.ones(len(save_at), dtype=bool)
+    spike_times, before, after = [np.zeros(0)], [np.zeros((0, n))], [np.zeros((0, n))]
+    status, message, compile_time, run_time = "success", "", 0.0, 0.0
+    for first in range(0, n_steps, segment):
+        stop = min(first + segment, n_steps)
+        nodes = grid.nodes(first, stop + 1)
+        padded = np.concatenate([nodes, np.full(first + segment - stop, nodes[-1])])  # zero-length steps
+        args = (params, current, jnp.asarray(y), jnp.asarray(padded), min_interval, carried)
+        trace, spikes, counts, end, compiled, ran = run_loop(fixed_step.run, config, args)
+        compile_time, run_time = compile_time + compiled, run_time + ran
+        trace = np.concatenate([y[None], np.asarray(trace)[:stop - first]])
+        code, halt_time = int(end["halt_code"]), float(end["halt_time"])
+        counts = np.minimum(np.asarray(counts), capacity)
+        taken = np.arange(spikes[0].shape[1])[None, :] < counts[:, None]
+        times, states_before, states_after = (np.asarray(buffer)[taken] for buffer in spikes)
+        if code == fixed_step.NON_FINITE:
+            last = trace[np.searchsorted(nodes, halt_time, side="right") - 1]
+            raise SimulationError(status_message(model, method.name, code, halt_time, problem.max_rate, last)[1])
+        final = stop == n_steps
+        if code != fixed_step.OK:
+            status, message = status_message(model, method.name, code, halt_time, problem.max_rate)
+            inside = nodes <= halt_time
+            nodes, trace = nodes[inside], trace[inside]
+            fired = times <= halt_time
+            times, states_before, states_after = times[fired], states_before[fired], states_after[fired]
+            kept = save_at <= max(nodes[-1], times[-1] if len(times) else -np.inf)
+            final = True
+        spike_times.append(times), before.append(states_before), after.append(states_after)
+        here = kept & (save_at >= nodes[0]) & ((save_at < nodes[-1]) | final)
+        if np.any(here):
+            saved[here] = _sample(method, problem, nodes, trace, np.concatenate(spike_times), np.concatenate(after),
+                                  (times, states_before, states_after), save_at[here], final)
+        y = trace[-1]
+        carried = {"refractory_end": np.float64(end["refractory_end"]), "last": np.float64(end["last"])}
+        if problem.progress is not None:
+            problem.progress(float(nodes[-1]), float("nan"))
+        if final:
+            break
+    return Trajectory(
+        t=save_at[kept], states={s: saved[kept, i] for i, s in enumerate(model.states)},
+        spikes=np.concatenate(spike_times), model=model.name, method=method.name, params=values, dt=dt,
+        events=problem.events, state_units=dict(zip(model.states, model.state_units)),
+        spike_states_before=np.concatenate(before), spike_states_after=np.concatenate(after),
+        compile_time_s=compile_time, run_time_s=run_time, status=status, message=message)
+
+
+def _sample(method: FixedStep, problem, nodes, trace, spike_times, after, segment_spikes, times, final):
+    """The dense output at ``times`` of one segment (``nodes``, ``trace`` and its ``segment_spikes``), as
+    :func:`_one_neuron`'s over the whole run: the segment's trace points are the whole run's from its first
+    node to its last (a refractory hold ending there belongs to the next segment, unless this one is
+    ``final``); ``spike_times``/``after``: every spike so far, whose refractory holds may reach into it."""
+    t, y = merge_spikes(nodes, trace, *segment_spikes)
+    starts, ends, held = refractory_holds(problem.model.spike, problem.params, spike_times, after, nodes[-1])
+    inside = (ends >= nodes[0]) & ((ends < nodes[-1]) | final)
+    t, y = insert_points(t, y, ends[inside], held[inside])
+    open_ = (starts < times.max()) & (ends > times.min())
+    holds = starts[open_], ends[open_], held[open_]
+    return step_interpolant(problem.model, method, problem.params, problem.current, t, y, holds)(times)
 
 
 def recorded_spike_capacity(problem) -> int:

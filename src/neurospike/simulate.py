@@ -251,7 +251,7 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     trajectory.preset = problem.preset.name
     trajectory.method = chosen_method.name
     save_at = problem.save_at
-    if save_at is not None:
+    if save_at is not None and not chosen_method.samples(problem):
         if trajectory.status != "success":  # stopped early: the times it reached
             save_at = save_at[save_at <= trajectory.t[-1]]
         trajectory = trajectory.at(save_at)
