@@ -183,6 +183,10 @@ class StepGrid:
 
     def nodes(self, start: int, stop: int) -> np.ndarray:
         """Nodes ``start`` … ``stop − 1`` of the whole grid."""
+        before = np.searchsorted(self.index, start)
+        if before == len(self.index) or self.index[before] >= stop:  # uniform nodes only: consecutive j
+            j = start - before + np.searchsorted(self.near - np.arange(len(self.near)), start - before, side="right")
+            return self.t0 + self.dt * np.arange(j, j + stop - start)
         position = np.arange(start, stop)
         before = np.searchsorted(self.index, position)  # of the irregular nodes, how many come before
         irregular = self.index[np.minimum(before, len(self.index) - 1)] == position
@@ -280,17 +284,20 @@ def _streamed(method: FixedStep, problem) -> Trajectory:
         nodes = grid.nodes(first, stop + 1)
         padded = np.concatenate([nodes, np.full(first + segment - stop, nodes[-1])])  # zero-length steps
         args = (params, current, jnp.asarray(y), jnp.asarray(padded), min_interval, carried)
-        trace, spikes, counts, end, compiled, ran = run_loop(fixed_step.run, config, args)
+        steps, spikes, counts, end, compiled, ran = run_loop(fixed_step.run, config, args)
         compile_time, run_time = compile_time + compiled, run_time + ran
-        trace = np.concatenate([y[None], np.asarray(trace)[:stop - first]])
         code, halt_time = int(end["halt_code"]), float(end["halt_time"])
         counts = np.minimum(np.asarray(counts), capacity)
         taken = np.arange(spikes[0].shape[1])[None, :] < counts[:, None]
         times, states_before, states_after = (np.asarray(buffer)[taken] for buffer in spikes)
+        final = stop == n_steps or code != fixed_step.OK
+        here = kept & (save_at >= nodes[0]) & ((save_at < nodes[-1]) | final)
+        trace = None  # the state at every node of the segment, copied out only where needed
+        if code != fixed_step.OK or np.any(here):
+            trace = np.concatenate([y[None], np.asarray(steps)[:stop - first]])
         if code == fixed_step.NON_FINITE:
             last = trace[np.searchsorted(nodes, halt_time, side="right") - 1]
             raise SimulationError(status_message(model, method.name, code, halt_time, problem.max_rate, last)[1])
-        final = stop == n_steps
         if code != fixed_step.OK:
             status, message = status_message(model, method.name, code, halt_time, problem.max_rate)
             inside = nodes <= halt_time
@@ -298,13 +305,12 @@ def _streamed(method: FixedStep, problem) -> Trajectory:
             fired = times <= halt_time
             times, states_before, states_after = times[fired], states_before[fired], states_after[fired]
             kept = save_at <= max(nodes[-1], times[-1] if len(times) else -np.inf)
-            final = True
+            here = here & kept
         spike_times.append(times), before.append(states_before), after.append(states_after)
-        here = kept & (save_at >= nodes[0]) & ((save_at < nodes[-1]) | final)
         if np.any(here):
             saved[here] = _sample(method, problem, nodes, trace, np.concatenate(spike_times), np.concatenate(after),
                                   (times, states_before, states_after), save_at[here], final)
-        y = trace[-1]
+        y = np.asarray(steps[stop - first - 1])
         carried = {"refractory_end": np.float64(end["refractory_end"]), "last": np.float64(end["last"])}
         if problem.progress is not None:
             problem.progress(float(nodes[-1]), float("nan"))
