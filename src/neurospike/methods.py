@@ -182,17 +182,20 @@ class StepGrid:
         return self.size
 
     def nodes(self, start: int, stop: int) -> np.ndarray:
-        """Nodes ``start`` … ``stop − 1`` of the whole grid."""
-        before = np.searchsorted(self.index, start)
-        if before == len(self.index) or self.index[before] >= stop:  # uniform nodes only: consecutive j
-            j = start - before + np.searchsorted(self.near - np.arange(len(self.near)), start - before, side="right")
-            return self.t0 + self.dt * np.arange(j, j + stop - start)
-        position = np.arange(start, stop)
-        before = np.searchsorted(self.index, position)  # of the irregular nodes, how many come before
-        irregular = self.index[np.minimum(before, len(self.index) - 1)] == position
-        m = position - before  # the m-th uniform node outside ``near`` (counted from 0) is j = m + #{near < j}
-        j = m + np.searchsorted(self.near - np.arange(len(self.near)), m, side="right")
-        return np.where(irregular, self.values[np.minimum(before, len(self.values) - 1)], self.t0 + self.dt * j)
+        """Nodes ``start`` … ``stop − 1`` of the whole grid: the irregular ones in place, and between them runs of
+        consecutive uniform nodes (the m-th uniform node outside ``near``, from 0, is j = m + #{near < j})."""
+        nodes = np.empty(stop - start)
+        first, last = np.searchsorted(self.index, [start, stop])
+        nodes[self.index[first:last] - start] = self.values[first:last]
+        shifted_near = self.near - np.arange(len(self.near))
+        run_starts = np.concatenate([[start], self.index[first:last] + 1])
+        run_stops = np.concatenate([self.index[first:last], [stop]])
+        for irregular_before, (a, b) in enumerate(zip(run_starts, run_stops), start=first):
+            if b > a:
+                m = a - irregular_before
+                j = m + np.searchsorted(shifted_near, m, side="right")
+                nodes[a - start:b - start] = self.t0 + self.dt * np.arange(j, j + b - a)
+        return nodes
 
 
 def status_message(model, method, code, halt_time, max_rate, last_state=None):
