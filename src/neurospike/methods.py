@@ -272,7 +272,8 @@ def _segments(method: FixedStep, problem, grid: StepGrid, segment: int):
     for first in range(0, n_steps, segment):
         stop = min(first + segment, n_steps)
         nodes = grid.nodes(first, stop + 1)
-        padded = np.concatenate([nodes, np.full(first + segment - stop, nodes[-1])])
+        padded = nodes if stop - first == segment else np.concatenate([nodes, np.full(first + segment - stop,
+                                                                                      nodes[-1])])
         args = (params, problem.current, jnp.asarray(y), jnp.asarray(padded), min_interval, carried)
         steps, spikes, counts, end, compile_time, run_time = run_loop(fixed_step.run, config, args)
         code, halt_time = int(end["halt_code"]), float(end["halt_time"])
