@@ -79,6 +79,11 @@ class Method:
             raise NeurospikeError(f"method {self.name!r} needs a {self.needs.replace('_', ' ')} model "
                                   f"({', '.join(m.name for m in having)}); {problem.model.name!r} is not")
 
+    def samples(self, problem) -> bool:
+        """Whether ``solve`` returns the run already sampled at ``problem.save_at`` (else ``simulate`` samples it
+        by the dense output)."""
+        return False
+
     def solve(self, problem) -> Trajectory:
         raise NotImplementedError
 
@@ -101,9 +106,14 @@ class FixedStep(Method):
     def input_at_step_start(self) -> bool:
         return getattr(self.scheme, "input_at_step_start", False)
 
+    def samples(self, problem) -> bool:
+        return problem.save_at is not None and problem.n_neurons is None
+
     def solve(self, problem) -> Trajectory:
         if problem.n_neurons is not None:
             return _population(self, problem)
+        if self.samples(problem):
+            return _streamed(self, problem)
         return _one_neuron(self, problem)
 
 
@@ -126,11 +136,11 @@ def _breaks(method: FixedStep, current):
     return np.zeros(0) if method.input_at_step_start else current.discontinuities()
 
 
-def memory_check(estimate, memory_limit, detail):
+def memory_check(estimate, memory_limit, detail, advice="use a larger dt, a shorter t_end or --save-at"):
     if estimate > memory_limit:
         raise NeurospikeError(
             f"this run would need about {estimate / 2**30:.1f} GiB (limit {memory_limit / 2**30:.1f} GiB): {detail}; "
-            f"use a larger dt, a shorter t_end or --save-at")
+            f"{advice}")
 
 
 def _grid(problem, breaks):
@@ -139,6 +149,53 @@ def _grid(problem, breaks):
     count = int(math.floor((t_end - t0) / dt + 1e-9)) + len(breaks) + 2
     memory_check(32.0 * count, problem.memory_limit, f"{count - 1} steps")
     return fixed_step.time_grid(t0, t_end, dt, breaks)
+
+
+class StepGrid:
+    """The nodes of :func:`fixed_step.time_grid` (t0, t_end, dt, breaks), any slice of them without building the
+    rest: the uniform nodes t0 + j·dt except within two steps of an inserted point (a break, t_end), where the
+    grid's sort, de-duplication and snapping are done once on those few nodes."""
+
+    def __init__(self, t0: float, t_end: float, dt: float, breaks=()):
+        self.t0, self.dt = t0, dt
+        count = int(math.floor((t_end - t0) / dt + 1e-9))
+        breaks = np.asarray([b for b in breaks if t0 < b < t_end], dtype=float)
+        inserted = np.concatenate([breaks, [t_end]])
+        below = np.floor((inserted - t0) / dt).astype(np.int64)  # the uniform node at or just below each point
+        self.near = np.unique(np.clip((below[:, None] + np.arange(-2, 4)).ravel(), 0, count))
+        values = np.concatenate([t0 + dt * self.near, inserted])
+        # a uniform node j sorts before an inserted point with ``below`` = c exactly when j < c + 0.5
+        keys = np.concatenate([self.near.astype(float), below + 0.5])
+        order = np.argsort(values, kind="stable")
+        values, keys = values[order], keys[order]
+        keep = np.concatenate([[True], np.diff(values) > 1e-9 * dt])
+        values, keys = values[keep], keys[keep]
+        values[-1] = t_end
+        for b in breaks:  # snap the nearest node exactly onto each break
+            values[np.argmin(np.abs(values - b))] = b
+        self.values = values
+        # where these nodes sit in the whole grid: after every uniform node outside ``near`` that sorts before them
+        self.index = np.arange(len(values)) + np.ceil(keys).astype(np.int64) - np.searchsorted(self.near, keys)
+        self.size = len(values) + count + 1 - len(self.near)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def nodes(self, start: int, stop: int) -> np.ndarray:
+        """Nodes ``start`` … ``stop − 1`` of the whole grid: the irregular ones in place, and between them runs of
+        consecutive uniform nodes (the m-th uniform node outside ``near``, from 0, is j = m + #{near < j})."""
+        nodes = np.empty(stop - start)
+        first, last = np.searchsorted(self.index, [start, stop])
+        nodes[self.index[first:last] - start] = self.values[first:last]
+        shifted_near = self.near - np.arange(len(self.near))
+        run_starts = np.concatenate([[start], self.index[first:last] + 1])
+        run_stops = np.concatenate([self.index[first:last], [stop]])
+        for irregular_before, (a, b) in enumerate(zip(run_starts, run_stops), start=first):
+            if b > a:
+                m = a - irregular_before
+                j = m + np.searchsorted(shifted_near, m, side="right")
+                nodes[a - start:b - start] = self.t0 + self.dt * np.arange(j, j + b - a)
+        return nodes
 
 
 def status_message(model, method, code, halt_time, max_rate, last_state=None):
@@ -156,43 +213,150 @@ def status_message(model, method, code, halt_time, max_rate, last_state=None):
 
 
 def _one_neuron(method: FixedStep, problem) -> Trajectory:
+    """One neuron over the whole grid: every node's state, the spikes with their states before and after the
+    reset, refractory holds, and the method's dense output."""
     model, values, current, dt = problem.model, problem.params, problem.current, problem.dt
-    rule = model.spike
-    nodes = _grid(problem, _breaks(method, current))
-    capacity = int(math.ceil(fixed_step.BLOCK * dt * problem.max_rate / 1000.0)) + 2 if rule else 0
-    n_blocks = -(-(len(nodes) - 1) // fixed_step.BLOCK)
-    memory_check(8 * (len(nodes) * model.n_states + n_blocks * capacity * (1 + 2 * model.n_states)) * 3,
-                 problem.memory_limit, f"{len(nodes) - 1} steps x {model.n_states} states")
-    config = fixed_step.LoopConfig.for_model(model, method.scheme, problem.events, capacity)
-    params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in values.items()}
-    y0 = jnp.asarray(problem.y0, dtype=jnp.float64)
-    args = (params, current, y0, jnp.asarray(nodes), jnp.asarray(problem.min_interval))
-    trace, spikes, counts, status, compile_time, run_time = run_loop(fixed_step.run, config, args)
-
-    trace = np.concatenate([np.asarray(y0)[None], np.asarray(trace)])
-    code, halt_time = int(status["halt_code"]), float(status["halt_time"])
-    counts = np.minimum(np.asarray(counts), capacity)
-    taken = np.arange(spikes[0].shape[1])[None, :] < counts[:, None]
-    spike_times, before, after = (np.asarray(buffer)[taken] for buffer in spikes)
-    if code == fixed_step.NON_FINITE:
-        last = trace[np.searchsorted(nodes, halt_time, side="right") - 1]
-        raise SimulationError(status_message(model, method.name, code, halt_time, problem.max_rate, last)[1])
-    status, message = "success", ""
-    if code != fixed_step.OK:
-        status, message = status_message(model, method.name, code, halt_time, problem.max_rate)
-        keep = nodes <= halt_time
-        nodes, trace = nodes[keep], trace[keep]
-        kept = spike_times <= halt_time
-        spike_times, before, after = spike_times[kept], before[kept], after[kept]
+    grid = StepGrid(problem.t0, problem.t_end, dt, _breaks(method, current))
+    n_steps, n, capacity = len(grid) - 1, model.n_states, _spike_capacity(problem)
+    n_blocks = -(-n_steps // fixed_step.BLOCK)
+    memory_check(max(32.0 * len(grid), 8 * 3 * (len(grid) * n + n_blocks * capacity * (1 + 2 * n))),
+                 problem.memory_limit, f"{n_steps} steps x {n} states")
+    segment = next(_segments(method, problem, grid, n_steps))
+    nodes, trace, (spike_times, before, after) = segment.nodes, segment.trace(), segment.spikes
     t, y = merge_spikes(nodes, trace, spike_times, before, after)
-    holds = refractory_holds(rule, values, spike_times, after, nodes[-1])
+    holds = refractory_holds(model.spike, values, spike_times, after, nodes[-1])
     t, y = insert_points(t, y, holds[1], holds[2])
     return Trajectory(
         t=t, states={s: y[:, i] for i, s in enumerate(model.states)}, spikes=spike_times, model=model.name,
         method=method.name, params=values, dt=dt, events=problem.events,
         state_units=dict(zip(model.states, model.state_units)), spike_states_before=before,
-        spike_states_after=after, compile_time_s=compile_time, run_time_s=run_time, status=status,
-        message=message, dense=step_interpolant(model, method, values, current, t, y, holds))
+        spike_states_after=after, compile_time_s=segment.compile_time, run_time_s=segment.run_time,
+        status=segment.status, message=segment.message,
+        dense=step_interpolant(model, method, values, current, t, y, holds))
+
+
+def _spike_capacity(problem) -> int:
+    """Spikes one block of ``fixed_step.BLOCK`` steps may hold at ``max_rate`` (0 for a model without spikes)."""
+    if problem.model.spike is None:
+        return 0
+    return int(math.ceil(fixed_step.BLOCK * problem.dt * problem.max_rate / 1000.0)) + 2
+
+
+@dataclass
+class _Segment:
+    """What one call of the fixed-step loop gave: its ``nodes`` (up to the halt of a halted run), its spikes
+    (times, states before and after) and status; ``trace()`` copies out the state at every node."""
+
+    nodes: np.ndarray
+    trace: Any
+    spikes: tuple
+    status: str
+    message: str
+    final: bool
+    compile_time: float
+    run_time: float
+
+
+def _segments(method: FixedStep, problem, grid: StepGrid, segment: int):
+    """Run one neuron over ``grid`` in calls of ``segment`` steps (the last padded with zero-length steps, so
+    every call has one compiled form), each continuing the last (state, refractory end, last spike time): the
+    same steps, blocks and results as one call over the whole grid when ``segment`` is a multiple of
+    ``fixed_step.BLOCK``. Yields a :class:`_Segment` per call, up to the end or a halt; raises
+    :class:`SimulationError` where the state turns non-finite."""
+    model, n_steps, capacity = problem.model, len(grid) - 1, _spike_capacity(problem)
+    config = fixed_step.LoopConfig.for_model(model, method.scheme, problem.events, capacity)
+    params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in problem.params.items()}
+    min_interval = jnp.asarray(problem.min_interval)
+    y = np.asarray(problem.y0, dtype=float)
+    carried = {"refractory_end": np.float64(-np.inf), "last": np.float64(-np.inf)}
+    for first in range(0, n_steps, segment):
+        stop = min(first + segment, n_steps)
+        nodes = grid.nodes(first, stop + 1)
+        padded = nodes if stop - first == segment else np.concatenate([nodes, np.full(first + segment - stop,
+                                                                                      nodes[-1])])
+        args = (params, problem.current, jnp.asarray(y), jnp.asarray(padded), min_interval, carried)
+        steps, spikes, counts, end, compile_time, run_time = run_loop(fixed_step.run, config, args)
+        code, halt_time = int(end["halt_code"]), float(end["halt_time"])
+        counts = np.minimum(np.asarray(counts), capacity)
+        taken = np.arange(spikes[0].shape[1])[None, :] < counts[:, None]
+        spikes = tuple(np.asarray(buffer)[taken] for buffer in spikes)
+
+        def trace(y=y, steps=steps, rows=stop - first):
+            return np.concatenate([y[None], np.asarray(steps)[:rows]])
+
+        if code == fixed_step.NON_FINITE:
+            last = trace()[np.searchsorted(nodes, halt_time, side="right") - 1]
+            raise SimulationError(status_message(model, method.name, code, halt_time, problem.max_rate, last)[1])
+        status, message = "success", ""
+        if code != fixed_step.OK:
+            status, message = status_message(model, method.name, code, halt_time, problem.max_rate)
+            inside = nodes <= halt_time
+            nodes, halted_trace = nodes[inside], trace()[inside]
+            spikes = tuple(part[spikes[0] <= halt_time] for part in spikes)
+            trace = lambda: halted_trace  # noqa: E731
+        final = stop == n_steps or code != fixed_step.OK
+        yield _Segment(nodes, trace, spikes, status, message, final, compile_time, run_time)
+        if final:
+            return
+        y = np.asarray(steps[stop - first - 1])
+        carried = {"refractory_end": np.float64(end["refractory_end"]), "last": np.float64(end["last"])}
+
+
+SEGMENT_STEPS = 2**17  # steps per compiled call of a streamed run (a multiple of fixed_step.BLOCK): ~5 MB a segment
+
+
+def _streamed(method: FixedStep, problem) -> Trajectory:
+    """One neuron with ``save_at``: the run in segments of ``SEGMENT_STEPS`` steps (:func:`_segments`), each
+    segment's nodes made when it runs (:class:`StepGrid`) and its trace dropped once the save_at times inside it
+    are evaluated, so memory holds one segment, the saved states and the spikes. The states at save_at (the same
+    dense output) and the spikes equal :func:`_one_neuron`'s sampled at save_at to the last bit;
+    ``progress(t, nan)`` after each segment."""
+    model, n = problem.model, problem.model.n_states
+    grid = StepGrid(problem.t0, problem.t_end, problem.dt, _breaks(method, problem.current))
+    n_steps, capacity, save_at = len(grid) - 1, _spike_capacity(problem), problem.save_at
+    segment = min(SEGMENT_STEPS, -(-n_steps // fixed_step.BLOCK) * fixed_step.BLOCK)
+    most_spikes = int(math.ceil((problem.t_end - problem.t0) * problem.max_rate / 1000.0)) + 2 if capacity else 0
+    segment_bytes = 8 * 3 * ((segment + 1) * (1 + n)
+                             + segment // fixed_step.BLOCK * (capacity + fixed_step.MAX_EVENTS_PER_STEP) * (1 + 2 * n))
+    memory_check(segment_bytes + 8 * 2 * (len(save_at) * (1 + n) + most_spikes * (1 + 2 * n)), problem.memory_limit,
+                 f"{len(save_at)} saved times x {n} states and up to {most_spikes} spikes (max_rate)",
+                 advice="save fewer times or lower max_rate")
+    saved, kept = np.full((len(save_at), n), np.nan), np.ones(len(save_at), dtype=bool)
+    spikes, compile_time, run_time = [(np.zeros(0), np.zeros((0, n)), np.zeros((0, n)))], 0.0, 0.0
+    for part in _segments(method, problem, grid, segment):
+        compile_time, run_time = compile_time + part.compile_time, run_time + part.run_time
+        nodes, times = part.nodes, part.spikes[0]
+        spikes.append(part.spikes)
+        if part.status != "success":  # the times the run reached
+            kept = save_at <= max(nodes[-1], times[-1] if len(times) else -np.inf)
+        here = kept & (save_at >= nodes[0]) & ((save_at < nodes[-1]) | part.final)
+        if np.any(here):
+            so_far = [np.concatenate(column) for column in zip(*spikes)]
+            saved[here] = _sample(method, problem, part, so_far[0], so_far[2], save_at[here])
+        if problem.progress is not None:
+            problem.progress(float(nodes[-1]), float("nan"))
+    spike_times, before, after = (np.concatenate(column) for column in zip(*spikes))
+    return Trajectory(
+        t=save_at[kept], states={s: saved[kept, i] for i, s in enumerate(model.states)}, spikes=spike_times,
+        model=model.name, method=method.name, params=problem.params, dt=problem.dt, events=problem.events,
+        state_units=dict(zip(model.states, model.state_units)), spike_states_before=before,
+        spike_states_after=after, compile_time_s=compile_time, run_time_s=run_time, status=part.status,
+        message=part.message)
+
+
+def _sample(method: FixedStep, problem, segment: _Segment, spike_times, after, times):
+    """The dense output at ``times`` of one ``segment``, as :func:`_one_neuron`'s over the whole run: the
+    segment's trace points are the whole run's from its first node to its last (a refractory hold ending there
+    belongs to the next segment, unless this one is final); ``spike_times``/``after``: every spike so far,
+    whose refractory holds may reach into it."""
+    nodes = segment.nodes
+    t, y = merge_spikes(nodes, segment.trace(), *segment.spikes)
+    starts, ends, held = refractory_holds(problem.model.spike, problem.params, spike_times, after, nodes[-1])
+    inside = (ends >= nodes[0]) & ((ends < nodes[-1]) | segment.final)
+    t, y = insert_points(t, y, ends[inside], held[inside])
+    reaching = (starts < times.max()) & (ends > times.min())
+    holds = starts[reaching], ends[reaching], held[reaching]
+    return step_interpolant(problem.model, method, problem.params, problem.current, t, y, holds)(times)
 
 
 def recorded_spike_capacity(problem) -> int:

@@ -225,7 +225,9 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     object, a number or a CLI spec such as ``"step:start=101,amplitude=70"``. ``method`` is a name of
     :data:`neurospike.methods.METHODS`; ``events`` is ``"located"`` (spikes located inside the step) or
     ``"step"`` (reset after the step). ``save_at`` returns the trajectory at exactly those times (dense output),
-    sorted and each once: ``save_at=[30, 10, 20, 10]`` gives t = 10, 20, 30.
+    sorted and each once: ``save_at=[30, 10, 20, 10]`` gives t = 10, 20, 30. One neuron with a fixed-step method
+    streams: the run steps in segments and keeps only the states at save_at and the spikes (the same numbers as
+    sampling the whole run), so memory does not grow with the number of steps.
     A run that spikes faster than ``max_rate`` (Hz) stops there with ``status="rate-exceeded"``.
 
     ``alpha`` makes the model fractional (Caputo derivative of order α ∈ (0, 1]): one number for every state,
@@ -236,8 +238,9 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     PINN methods (``pinn``, ``pinn-data``, ``pinn-marching``, ``pinn-reset``, ``splitting-pinn``; ``fpinn``
     with ``alpha``) take their settings in ``pinn`` (a :class:`neurospike.pinn.PinnOptions` or a mapping such as
     ``{"window": 0.02, "splitting": "lie"}``); ``dt`` is the step of ``pinn-data``'s classical data and
-    ``fpinn``'s grid. ``progress(t, loss)`` is called as they train; ``checkpoint`` (an .npz path) saves the
-    trained networks (:func:`neurospike.pinn.load_checkpoint`).
+    ``fpinn``'s grid. ``progress(t, loss)`` is called as they train (and with loss NaN after each segment of a
+    streamed save_at run); ``checkpoint`` (an .npz path) saves the trained networks
+    (:func:`neurospike.pinn.load_checkpoint`).
 
     ``precision="float32"`` runs a population of a fixed-step method in single precision (twice the numbers per
     vector register on a CPU, the fast path of most GPUs); everything else computes in float64.
@@ -252,7 +255,7 @@ def simulate(model, *, preset: str | None = None, method: str = "rk4", dt: float
     trajectory.preset = problem.preset.name
     trajectory.method = chosen_method.name
     save_at = problem.save_at
-    if save_at is not None:
+    if save_at is not None and not chosen_method.samples(problem):
         if trajectory.status != "success":  # stopped early: the times it reached
             save_at = save_at[save_at <= trajectory.t[-1]]
         trajectory = trajectory.at(save_at)
