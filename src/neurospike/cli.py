@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import textwrap
@@ -170,11 +171,11 @@ def _pinn_options(items: list[str] | None, window: float | None, splitting: str 
 
 
 def _time_progress(report, t_end):
-    """A PINN's ``progress(t, loss)`` (simulated time reached, latest loss) on the ``report(done, total, label)``
-    bar."""
+    """A run's ``progress(t, loss)`` (simulated time reached; a PINN's latest loss, NaN from a streamed save_at
+    run) on the ``report(done, total, label)`` bar."""
     def progress(t, loss=float("nan")):
         total = t_end if t_end is not None else max(t, 1e-9)
-        report(round(t, 3), round(total, 3), f"{t:.4g} ms, loss {loss:.2e}")
+        report(round(t, 3), round(total, 3), f"{t:.4g} ms" + ("" if math.isnan(loss) else f", loss {loss:.2e}"))
     return progress
 
 
@@ -805,7 +806,8 @@ def main(argv: list[str] | None = None) -> int:
         if not message:  # no arguments at all: the help was printed
             return USAGE_ERROR_CODE
     except MemoryError as error:
-        message = f"out of memory ({error}); use a larger dt, a shorter t_end or --save-at"
+        message = (f"out of memory ({error}); use a larger dt or a shorter t_end (or, for one neuron and a fixed-step "
+                   f"method, --save-at, which keeps only the saved states)")
     except KeyboardInterrupt:
         print("neurospike: interrupted", file=sys.stderr)
         return 130

@@ -147,7 +147,9 @@ def _grid(problem, breaks):
     """The step nodes, refused before they are built when the grid alone would not fit (~32 bytes a node)."""
     t0, t_end, dt = problem.t0, problem.t_end, problem.dt
     count = int(math.floor((t_end - t0) / dt + 1e-9)) + len(breaks) + 2
-    memory_check(32.0 * count, problem.memory_limit, f"{count - 1} steps")
+    memory_check(32.0 * count, problem.memory_limit, f"{count - 1} steps",
+                 "use a larger dt or a shorter t_end (a population's step grid is built whole; --save-at does not "
+                 "shorten it)")
     return fixed_step.time_grid(t0, t_end, dt, breaks)
 
 
