@@ -26,15 +26,18 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
     return figure, figure.subplots(nrows, ncols, **kwargs)
 
 
+def typeset(text: str) -> str:
+    """``text`` with µ, Ω, ², ³ and ⁻¹ written in mathtext, so "µA/cm²" is typeset as a unit."""
+    for plain, typeset_form in _MATHTEXT.items():
+        text = text.replace(plain, typeset_form)
+    return text.replace("$$", "")
+
+
 def unit_text(unit: str | None) -> str:
     """A unit as an axis shows it: the unit itself without a trailing remark ("pA (dimensionless in the 2003
-    paper)" -> "pA"), "dimensionless" for "" or "1", µ, ², ³ and ⁻¹ typeset by mathtext ("µA/cm²")."""
+    paper)" -> "pA"), "dimensionless" for "" or "1", typeset (:func:`typeset`)."""
     unit = re.sub(r"\s*\(.*\)\s*$", "", (unit or "").strip())
-    if unit in DIMENSIONLESS:
-        return "dimensionless"
-    for plain, typeset in _MATHTEXT.items():
-        unit = unit.replace(plain, typeset)
-    return unit.replace("$$", "")
+    return "dimensionless" if unit in DIMENSIONLESS else typeset(unit)
 
 
 def axis_label(quantity: str, unit: str | None) -> str:
