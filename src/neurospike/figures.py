@@ -22,7 +22,7 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs):
     """(figure, axes) as ``pyplot.subplots`` returns them, for a figure that will be saved, not shown."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=figsize)
+    figure = Figure(figsize=figsize, layout="constrained")  # makes room for legends beside the axes
     return figure, figure.subplots(nrows, ncols, **kwargs)
 
 
@@ -67,7 +67,6 @@ def save(figure, path, dpi: int = 120) -> None:
     from .trajectory import _atomic_write
 
     path = Path(path)
-    figure.set_layout_engine("tight")
     _atomic_write(path, lambda f: figure.savefig(f, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi,
                                                   bbox_inches="tight"), text=False)
 
@@ -81,7 +80,8 @@ def trace_gallery(panels, state: str = "v", ncols: int = 4, panel_size=(3.6, 2.7
 
     nrows = -(-len(panels) // ncols)
     figure = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows))
-    grid = figure.add_gridspec(nrows, ncols, hspace=0.55, wspace=0.3)
+    grid = figure.add_gridspec(nrows, ncols, hspace=0.5, wspace=0.28, top=1 - 0.75 / figure.get_figheight(),
+                               bottom=0.04, left=0.06, right=0.99)
     for k, (title, (traces, current)) in enumerate(panels.items()):
         cell = grid[k // ncols, k % ncols].subgridspec(2, 1, height_ratios=(3, 1), hspace=0.06)
         ax = figure.add_subplot(cell[0])
@@ -108,7 +108,7 @@ def trace_gallery(panels, state: str = "v", ncols: int = 4, panel_size=(3.6, 2.7
     for ax in figure.axes:
         handles.update({label: handle for handle, label in zip(*ax.get_legend_handles_labels())})
     if handles:  # one legend for the whole gallery, above the panels
-        figure.legend(handles.values(), handles.keys(), loc="lower center", bbox_to_anchor=(0.5, 1.0),
+        figure.legend(handles.values(), handles.keys(), loc="upper center", bbox_to_anchor=(0.5, 1.0),
                       ncol=len(handles), fontsize=8, frameon=False)
     return figure
 
