@@ -707,7 +707,7 @@ def write_report(result: Fit, recording, out: str | os.PathLike) -> list[str]:
             f"| parameter | start | fitted | standard error |\n|---|---|---|---|\n{rows}\n\n"
             f"Loss {result.loss_value:.6g}; coincidence factor Γ (Δ = {COINCIDENCE_WINDOW_MS:g} ms): train "
             f"{result.gamma_train:.3f}, test {gamma_test}; {len(result.data_spikes)} recorded spikes, "
-            f"{len(traj.spikes)} fitted.\n\n"
+            f"{len(result.trajectory.spikes)} fitted.\n\n"
             f"Compile {result.compile_time_s:.1f} s, fit {result.fit_time_s:.1f} s, {result.evaluations} runs.\n\n"
             + "".join(f"- {note}\n" for note in result.notes)
             + (f"\nCommand: `{result.command}`\n" if result.command else "")
