@@ -46,8 +46,9 @@ def axis_label(quantity: str, unit: str | None) -> str:
 
 
 def legend_outside(ax, **kwargs):
-    """The axes' legend beside it, right of the plotting area, so it covers no data (none without labels)."""
-    if not ax.get_legend_handles_labels()[0]:
+    """The axes' legend (or one of the ``handles``/``labels`` given) beside it, right of the plotting area, so it
+    covers no data; none when there is nothing to label."""
+    if not (kwargs.get("handles") or ax.get_legend_handles_labels()[0]):
         return None
     options = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
     return ax.legend(**{**options, **kwargs})

@@ -188,8 +188,10 @@ def _figures(case: Case, truth: Trajectory, results: dict[str, Trajectory]):
         if not ax.lines:
             loss.delaxes(ax)
     loss.suptitle(typeset(f"{case.title}: training loss"))
-    for ax in (ax_r, *loss.axes):
-        legend_outside(ax)
+    legend_outside(ax_r)
+    if loss.axes:  # one legend for both panels (a run has one colour in both), beside the last
+        runs = {label: handle for ax in loss.axes for handle, label in zip(*ax.get_legend_handles_labels())}
+        legend_outside(loss.axes[-1], handles=list(runs.values()), labels=list(runs))
     return {f"{case.key}_states.png": traces, f"{case.key}_residual.png": residual, f"{case.key}_loss.png": loss}
 
 
