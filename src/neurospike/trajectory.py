@@ -218,6 +218,7 @@ class Trajectory:
             else:
                 from matplotlib.pyplot import subplots
             fig, axes = subplots(len(states), 1, sharex=True, figsize=(9, 2.2 * len(states) + 0.6), squeeze=False)
+            fig.set_layout_engine("constrained")  # room for the legend beside the axes
             axes = axes[:, 0]
         points = dict(ls="none", marker="o", ms=3 if self.t.size <= 200 else 1)
         for ax, name in zip(axes, states):
