@@ -83,7 +83,8 @@ def unlabelled_axes(figure) -> list[str]:
                 continue
             band = [o for o in axes if o is not ax and same_band(o.get_position())]
             if not any(UNIT.search(o.get_xlabel() if which == "x" else o.get_ylabel()) for o in band):
-                problems.append(f"{ax.get_title() or ax}: no {which} label in its {'column' if which == 'x' else 'row'}")
+                where = "column" if which == "x" else "row"
+                problems.append(f"{ax.get_title() or ax}: no {which} label in its {where}")
     return problems
 
 

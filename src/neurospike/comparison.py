@@ -23,7 +23,7 @@ import numpy as np
 
 from .analysis import SpikeMatch, match_spikes, observed_order, relative_l2, state_errors
 from .errors import NeurospikeError, closest
-from .figures import axis_label, legend_outside, save, subplots
+from .figures import axis_label, legend_outside, save, subplots, typeset
 from . import methods as registry
 from .simulate import REFERENCE_TOLERANCE, resolve, simulate
 from .trajectory import Trajectory, _atomic_write
@@ -388,7 +388,7 @@ class Comparison:
                 continue
             for line_style, level, curve in zip(("--", "-", "-."), levels, curves):
                 ax.plot(x, np.broadcast_to(curve[k], x.shape), color=colour, lw=1, ls=line_style,
-                        label=f"{name}-nullcline, I = {level:g}{unit}")
+                        label=typeset(f"{name}-nullcline, I = {level:g}{unit}"))
 
     def plot_spike_errors(self, path) -> None:
         save(self.spike_errors_figure(), path)
@@ -396,7 +396,8 @@ class Comparison:
     def spike_errors_figure(self):
         """|spike-time error| of each matched spike against the reference spike time, per events mode."""
         colours = _colours(self.methods)
-        fig, axes = subplots(1, len(self.events), sharey=True, squeeze=False, figsize=(6.5 * len(self.events) + 3.0, 4.2))
+        fig, axes = subplots(1, len(self.events), sharey=True, squeeze=False,
+                             figsize=(6.5 * len(self.events) + 3.0, 4.2))
         spikes = self.reference.spikes
         for ax, (mode, runs) in zip(axes[0], self._runs_by_events()):
             drawn = False
