@@ -27,31 +27,30 @@ def run(alpha: float) -> ns.Trajectory:
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0]) if args else Path(__file__).resolve().parent / "fo_hh.png"
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
 
-    fig, axes = plt.subplots(len(ALPHAS), 1, figsize=(8, 1.9 * len(ALPHAS) + 0.6), sharex=True, sharey=True)
-    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(ALPHAS)))
+    from neurospike.figures import axis_label, legend_outside, save, subplots, typeset
+
+    fig, axes = subplots(len(ALPHAS), 1, figsize=(10, 1.9 * len(ALPHAS) + 0.6), sharex=True, sharey=True)
+    colours = colormaps["viridis"](np.linspace(0.0, 0.85, len(ALPHAS)))
     for ax, alpha, colour in zip(axes, ALPHAS, colours):
         trajectory = run(alpha)
         spikes = np.asarray(trajectory.spikes)
         isi = np.diff(spikes)
         print(f"alpha_v = {alpha:.1f}: {spikes.size} spikes at {np.array2string(spikes, precision=2)} ms; "
               f"ISIs {np.array2string(isi, precision=2)} ms; run {trajectory.run_time_s:.3f} s")
-        isi_text = f", ISI {isi[0]:.1f} → {isi[-1]:.1f} ms" if isi.size else ""
+        isi_text = f"\nISI {isi[0]:.1f} → {isi[-1]:.1f} ms" if isi.size else ""
         ax.plot(trajectory.t, trajectory["v"], color=colour, lw=1.0,
                 label=f"α = {alpha:.1f}: {spikes.size} spikes{isi_text}")
-        ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
-        ax.set_ylabel("v (mV)")
+        legend_outside(ax, fontsize=9)
+        ax.set_ylabel(axis_label("v", trajectory.state_units["v"]))
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("t (ms)")
     axes[-1].set_xlim(0.0, T_END_MS)
     axes[0].set_ylim(-85.0, 60.0)
-    fig.suptitle("Fractional-order Hodgkin–Huxley, 10 µA/cm², only v of order α (fast-l1, dt = 0.01 ms)",
+    fig.suptitle(typeset("Fractional-order Hodgkin–Huxley, 10 µA/cm², only v of order α (fast-l1, dt = 0.01 ms)"),
                  fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    save(fig, out, dpi=110)
     print(f"wrote {out}")
 
 

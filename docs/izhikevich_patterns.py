@@ -119,25 +119,16 @@ def write(out: Path) -> None:
 
 
 def plot(results, path: Path) -> None:
-    import matplotlib
+    """The 20 presets' v (exact over the figure's scheme), each with its input under it: :func:`trace_gallery`."""
+    from neurospike.figures import save, trace_gallery
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(5, 4, figsize=(16, 14))
-    for ax, (name, (preset, figure, exact, _)) in zip(axes.ravel(), results.items()):
-        ax.plot(exact.t, exact.states["v"], color="0.6", lw=1.8, label="exact")
-        ax.plot(figure.t, figure.states["v"], lw=0.8, label=f"figure scheme, dt={preset.dt:g}")
-        ax.set_title(name.replace("_", " ") + ("" if patterns.check_behaviour(exact).ok else "  [changes]"),
-                     fontsize=9)
-        ax.set_ylim(-90, 40)
-        ax.tick_params(labelsize=7)
-    axes[0, 0].legend(fontsize=7, loc="lower right")
-    fig.supxlabel("t (ms)")
-    fig.supylabel("v (mV)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    panels = {}
+    for name, (preset, figure, exact, _) in results.items():
+        title = name.replace("_", " ") + ("" if patterns.check_behaviour(exact).ok else "  [changes]")
+        panels[title] = ([(exact, {"color": "0.6", "lw": 1.8, "label": "exact (reference)"}),
+                          (figure, {"color": "C0", "label": "figure scheme (euler-sequential, step events, "
+                                                            "the figure's dt)"})], preset.current)
+    save(trace_gallery(panels), path, dpi=80)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,17 @@ inputs = {
     "OU noise, mean 8, sd 4": ns.currents.ornstein_uhlenbeck(mean=8, sigma=4, tau=5, t_end=t_end, seed=1),
     "JSON segments": ns.currents.parse(str(segments)),
 }
-fig, axes = plt.subplots(len(inputs), 1, sharex=True, figsize=(8, 2 * len(inputs)))
-for ax, (label, current) in zip(axes, inputs.items()):
+unit = ns.models.get("izhikevich").current_unit.split(" (")[0]  # "pA (dimensionless in the 2003 paper)"
+fig, axes = plt.subplots(2 * len(inputs), 1, sharex=True, figsize=(8, 2.6 * len(inputs)),
+                         gridspec_kw={"height_ratios": [2, 1] * len(inputs)})
+for k, (label, current) in enumerate(inputs.items()):
+    ax_v, ax_i = axes[2 * k], axes[2 * k + 1]
     run = ns.simulate("izhikevich", preset="tonic_spiking", current=current, method="rk4", dt=0.1, t_end=t_end)
-    ax.plot(run.t, run["v"], lw=0.8)
-    ax.plot(run.t, current(run.t) - 90, lw=0.8, color="C1")
-    ax.set_title(f"{label}: {len(run.spikes)} spikes", fontsize=9)
-    ax.set_ylabel("v; I - 90")
+    ax_v.plot(run.t, run["v"], lw=0.8)
+    ax_i.plot(run.t, current(run.t), lw=0.8, color="C1")
+    ax_v.set_title(f"{label}: {len(run.spikes)} spikes", fontsize=9)
+    ax_v.set_ylabel("v (mV)")
+    ax_i.set_ylabel(f"I ({unit})")
     print(f"{label:28s} {len(run.spikes):3d} spikes, breaks at {np.round(current.discontinuities(), 3).tolist()}")
 axes[-1].set_xlabel("t (ms)")
 fig.tight_layout()

@@ -30,9 +30,10 @@ print(f"{n} neurons, {run.spike_counts.sum()} spikes, mean rate {rates.mean():.1
 
 fig, (raster, tuning) = plt.subplots(1, 2, figsize=(11, 4))
 raster.plot(run.spikes, run.spike_neurons, ",k")
-raster.set(xlabel="t (ms)", ylabel="neuron", title="spike raster")
+raster.set(xlabel="t (ms)", ylabel="neuron (index)", title="spike raster")
 tuning.plot(current, rates, ".", ms=3)
-tuning.set(xlabel="input current I", ylabel="rate (Hz)", title="firing rate against input")
+unit = ns.models.get("izhikevich").current_unit.split(" (")[0]  # "pA (dimensionless in the 2003 paper)"
+tuning.set(xlabel=f"input current I ({unit})", ylabel="rate (Hz)", title="firing rate against input")
 fig.tight_layout()
 fig.savefig(out / "population_raster.png", dpi=110)
 print(f"wrote {out / 'population_raster.png'}")

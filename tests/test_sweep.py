@@ -256,7 +256,7 @@ def test_the_map_figure_labels_axes_with_units(serial_map, tmp_path):
     panels = maps.plot_map(dataset, tmp_path / "map.png").axes
     titles = {ax.get_title(): ax for ax in panels}
     rate = titles[dataset["rate"].attrs["long_name"]]
-    assert (rate.get_xlabel(), rate.get_ylabel()) == ("b", "a (1/ms)")
+    assert (rate.get_xlabel(), rate.get_ylabel()) == ("b (dimensionless)", "a (1/ms)")
     assert any(ax.get_ylabel() == "rate (Hz)" for ax in panels)  # the colour bar
     pattern = titles[dataset["pattern"].attrs["long_name"]]
     legend = [t.get_text() for t in pattern.get_legend().get_texts()]

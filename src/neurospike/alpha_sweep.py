@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from . import reports
-from .comparison import Progress, _check_step, _markdown_table, _save, _write_csv
+from .comparison import Progress, _check_step, _markdown_table, _write_csv
 from .errors import NeurospikeError, SimulationError
-from .figures import subplots
+from .figures import axis_label, legend_outside, save, subplots
 from . import methods as registry
 from .simulate import resolve, simulate
 from .trajectory import Trajectory
@@ -125,35 +125,41 @@ class AlphaSweep:
         return Path(out_dir)
 
     def plot_voltage(self, path) -> None:
+        save(self.voltage_figure(), path)
+
+    def voltage_figure(self):
         """The spiking state against t, one stacked panel per α (shared axes)."""
         state = self.plotted_state
         unit = self.model.state_units[self.model.state_index(state)]
         fig, axes = subplots(len(self.alphas), 1, sharex=True, sharey=True, squeeze=False,
-                                 figsize=(8, 1.5 * len(self.alphas) + 1.0))
+                             figsize=(8, 1.5 * len(self.alphas) + 1.0))
         for ax, alpha, run, row in zip(axes[:, 0], self.alphas, self.runs, self.rows):
             if run is not None:
                 ax.plot(run.t, run.states[state], lw=0.8)
-            ax.set_ylabel(f"α = {alpha:g}\n{state} ({unit})" if unit else f"α = {alpha:g}\n{state}", fontsize=8)
+            ax.set_ylabel(f"α = {alpha:g}\n" + axis_label(state, unit), fontsize=8)
             ax.text(0.995, 0.95, f"{row['spikes']} spikes" if run is not None else row["status"],
                     transform=ax.transAxes, ha="right", va="top", fontsize=7)
         axes[0, 0].set_title(f"{self.model.name} [{self.preset}] — {self.method}, dt = {self.dt:g} ms")
         axes[-1, 0].set_xlabel("t (ms)")
-        _save(fig, path)
+        return fig
 
     def plot_rate_isi(self, path) -> None:
+        save(self.rate_isi_figure(), path)
+
+    def rate_isi_figure(self):
         """Left: mean rate against α. Right: first, last and mean ISI against α."""
-        fig, (rate_ax, isi_ax) = subplots(1, 2, figsize=(10, 4))
+        fig, (rate_ax, isi_ax) = subplots(1, 2, figsize=(11, 4))
         rate_ax.plot(self.alphas, self.column("rate_hz"), "o-")
-        rate_ax.set_xlabel("α")
+        rate_ax.set_xlabel(axis_label("order α", "1"))
         rate_ax.set_ylabel("mean rate (Hz)")
         for name, label, style in (("first_isi_ms", "first ISI", "o-"), ("last_isi_ms", "last ISI", "s--"),
                                    ("mean_isi_ms", "mean ISI", "^:")):
             isi_ax.plot(self.alphas, self.column(name), style, label=label)
-        isi_ax.set_xlabel("α")
+        isi_ax.set_xlabel(axis_label("order α", "1"))
         isi_ax.set_ylabel("ISI (ms)")
-        isi_ax.legend(fontsize=8)
+        legend_outside(isi_ax)
         fig.suptitle(f"{self.model.name} [{self.preset}]: firing against α ({self.method}, dt = {self.dt:g} ms)")
-        _save(fig, path)
+        return fig
 
 
 def sweep_alpha(model, alphas, *, state: str | None = None, method: str = "l1", dt: float | None = None,

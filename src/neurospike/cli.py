@@ -41,6 +41,7 @@ from .fitting import FIT_METHODS, LOSSES
 from .paper import PAPERS, splitting_pinn_report
 from .paper import cases as paper_cases
 from .pinn.engine import SPLITTING_CHOICES, PinnOptions
+from .simulate import resolve as resolve_problem
 from .simulate import simulate as run_simulation
 from .alpha_sweep import check_alphas
 from .alpha_sweep import sweep_alpha as run_sweep_alpha
@@ -356,16 +357,31 @@ def simulate(
     params, start = _assignments(param, "--param", model), _assignments(initial, "--initial", model)
     times = None if save_at is None else _numbers(save_at, "--save-at")
     orders = _orders(alpha)
+    plot_full_run = plot is not None and times is not None  # the plot draws the whole run, the file the times
+    if plot_full_run:  # checked (and put in order) before the run
+        times = resolve_problem(model, preset, params, current, t_end, t0, start, dt=dt, alpha=orders, events=events,
+                                max_rate=max_rate, save_at=times).save_at
     enable_disk_cache()
     with _progress(f"{model} / {method}") as progress:
-        trajectory = run_simulation(model, preset=preset, method=method, dt=dt, t_end=t_end, t0=t0, params=params,
-                                    current=current, initial=start, save_at=times, events=events,
-                                    max_rate=max_rate, alpha=orders, pinn=options, checkpoint=checkpoint,
-                                    progress=_time_progress(progress, t_end))
+        try:
+            trajectory = run_simulation(model, preset=preset, method=method, dt=dt, t_end=t_end, t0=t0,
+                                        params=params, current=current, initial=start,
+                                        save_at=None if plot_full_run else times, events=events,
+                                        max_rate=max_rate, alpha=orders, pinn=options, checkpoint=checkpoint,
+                                        progress=_time_progress(progress, t_end))
+        except NeurospikeError as error:  # refused before running: say that the plot is what needs the memory
+            if not (plot_full_run and str(error).startswith("this run would need")):
+                raise
+            raise NeurospikeError(f"--plot draws the full run, which would {str(error).split('; use')[0][15:]}; "
+                                  f"drop --plot (the --save-at times alone), or use a larger dt or a shorter t_end"
+                                  ) from None
+    full = trajectory
+    if plot_full_run:
+        trajectory = full.at(times[times <= full.t[-1]])
     trajectory.save(out)  # creates a missing folder
     if plot is not None:
         plot.parent.mkdir(parents=True, exist_ok=True)
-        trajectory.plot(plot)
+        full.plot(plot, marked=trajectory if plot_full_run else None)
     spikes = trajectory.spikes
     first = ", ".join(f"{x:.6g}" for x in spikes[:5]) + (", …" if len(spikes) > 5 else "")
     heading = f"{trajectory.model} [{trajectory.preset}] {trajectory.method}" + _orders_text(trajectory.alpha) + (

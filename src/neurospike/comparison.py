@@ -20,7 +20,7 @@ import numpy as np
 
 from .analysis import SpikeMatch, match_spikes, observed_order, relative_l2, state_errors
 from .errors import NeurospikeError, closest
-from .figures import subplots
+from .figures import axis_label, legend_outside, save, subplots, typeset
 from . import methods as registry
 from . import reports
 from .simulate import REFERENCE_TOLERANCE, resolve, simulate
@@ -137,11 +137,6 @@ def _write_rows(f, header: list[str], rows: list[list[Any]]) -> None:
 def _write_csv(path, header: list[str], rows: list[list[Any]]) -> None:
     """Write a CSV file atomically (floats with 10 significant digits)."""
     _atomic_write(path, lambda f: _write_rows(f, header, rows), text=True)
-
-
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
 
 
 def _colours(methods) -> dict[str, Any]:
@@ -292,32 +287,49 @@ class Comparison:
                 for mode in self.events]
 
     def plot_traces(self, path) -> None:
-        """Each state against t (one row of panels per state, one column per events mode), over the reference."""
+        save(self.traces_figure(), path)
+
+    def traces_figure(self, samples: int = 4001):
+        """Per state: the state against t over the reference, and under it |state − reference| on a log axis at
+        ``samples`` common times (each run by its dense output); one column per events mode."""
         states, colours = self.states, _colours(self.methods)
-        fig, axes = subplots(len(states), len(self.events), sharex=True, sharey="row", squeeze=False,
-                                 figsize=(6.5 * len(self.events), 2.4 * len(states) + 1.0))
+        fig, axes = subplots(2 * len(states), len(self.events), sharex=True, sharey="row", squeeze=False,
+                             figsize=(6.5 * len(self.events) + 1.8, 3.6 * len(states) + 1.0),
+                             gridspec_kw={"height_ratios": [2, 1.3] * len(states)})
+        grid = np.linspace(self.reference.t[0], self.reference.t[-1], samples)
         for column, (mode, runs) in enumerate(self._runs_by_events()):
             for row, state in enumerate(states):
-                ax = axes[row, column]
+                ax, ax_error = axes[2 * row, column], axes[2 * row + 1, column]
+                unit = self.units.get(state, "")
                 ax.plot(self.reference.t, self.reference.states[state], color="0.6", lw=3, label="reference")
                 for method, run in runs:
                     ax.plot(run.t, run.states[state], color=colours[method], lw=0.9, label=method)
+                    inside = grid[_times_in_run(run, grid)]
+                    error = state_errors(run, self.reference, inside)[state]
+                    ax_error.semilogy(inside, np.where(error > 0, error, np.nan), color=colours[method], lw=0.8,
+                                      label=method)
                 for t in self.times:
                     ax.axvline(t, color="0.85", lw=0.8, ls=":", zorder=0)
-                if column == 0:
-                    ax.set_ylabel(_label(state, self.units.get(state, "")))
+                ax_error.set_yscale("log")
+                ax_error.grid(True, which="major", alpha=0.3)
+                ax.set_ylabel(axis_label(state, unit))
+                ax_error.set_ylabel(axis_label(f"|{state} − {state}$_{{ref}}$|", unit))
             axes[0, column].set_title(f"events = {mode}: {EVENT_DESCRIPTIONS[mode]}", fontsize=10)
             axes[-1, column].set_xlabel("t (ms)")
-        axes[0, 0].legend(loc="best", fontsize=8)
-        fig.suptitle(f"{self.model.name}" + (f" [{self.preset}]" if self.preset else "") + f", dt = {self.dt:g} ms")
-        _save(fig, path)
+        legend_outside(axes[0, -1])
+        fig.suptitle(f"{self.model.name}" + (f" [{self.preset}]" if self.preset else "") + f", dt = {self.dt:g} ms: "
+                     f"traces and their error against the reference ({samples} common times, dense output)")
+        return fig
 
     def plot_phase_plane(self, path) -> None:
+        save(self.phase_plane_figure(), path)
+
+    def phase_plane_figure(self):
         """Second state against the first, per events mode, with the model's nullclines where it has them."""
         x_name, y_name = self.states[:2]
         colours = _colours(self.methods)
         fig, axes = subplots(1, len(self.events), sharex=True, sharey=True, squeeze=False,
-                                 figsize=(6.5 * len(self.events), 5.0))
+                             figsize=(6.5 * len(self.events) + 2.2, 5.0))
         ref_x, ref_y = self.reference.states[x_name], self.reference.states[y_name]
         x_pad, y_pad = 0.05 * np.ptp(ref_x) + 1e-9, 0.1 * np.ptp(ref_y) + 1e-9
         x_limits = (ref_x.min() - x_pad, ref_x.max() + x_pad)
@@ -329,12 +341,12 @@ class Comparison:
                 ax.plot(run.states[x_name], run.states[y_name], color=colours[method], lw=0.8, label=method)
             ax.set_xlim(*x_limits)
             ax.set_ylim(*y_limits)
-            ax.set_xlabel(_label(x_name, self.units.get(x_name, "")))
+            ax.set_xlabel(axis_label(x_name, self.units.get(x_name, "")))
+            ax.set_ylabel(axis_label(y_name, self.units.get(y_name, "")))
             ax.set_title(f"events = {mode}: {EVENT_DESCRIPTIONS[mode]}", fontsize=10)
-        axes[0, 0].set_ylabel(_label(y_name, self.units.get(y_name, "")))
-        axes[0, 0].legend(loc="best", fontsize=8)
+        legend_outside(axes[0, -1])
         fig.suptitle(f"{self.model.name}: phase plane {y_name} vs {x_name}")
-        _save(fig, path)
+        return fig
 
     def _draw_nullclines(self, ax, x_limits) -> None:
         if self.model.nullclines is None or self.current is None:
@@ -354,12 +366,16 @@ class Comparison:
                 continue
             for line_style, level, curve in zip(("--", "-", "-."), levels, curves):
                 ax.plot(x, np.broadcast_to(curve[k], x.shape), color=colour, lw=1, ls=line_style,
-                        label=f"{name}-nullcline, I = {level:g}{unit}")
+                        label=typeset(f"{name}-nullcline, I = {level:g}{unit}"))
 
     def plot_spike_errors(self, path) -> None:
+        save(self.spike_errors_figure(), path)
+
+    def spike_errors_figure(self):
         """|spike-time error| of each matched spike against the reference spike time, per events mode."""
         colours = _colours(self.methods)
-        fig, axes = subplots(1, len(self.events), sharey=True, squeeze=False, figsize=(6.5 * len(self.events), 4.2))
+        fig, axes = subplots(1, len(self.events), sharey=True, squeeze=False,
+                             figsize=(6.5 * len(self.events) + 3.0, 4.2))
         spikes = self.reference.spikes
         for ax, (mode, runs) in zip(axes[0], self._runs_by_events()):
             drawn = False
@@ -374,14 +390,14 @@ class Comparison:
                             color=colours[method], ms=4, lw=1, label=label + ")")
                 drawn = True
             if drawn:
-                ax.legend(loc="best", fontsize=8)
+                legend_outside(ax)
             else:
                 ax.text(0.5, 0.5, "no matched spikes", ha="center", va="center", transform=ax.transAxes)
             ax.set_xlabel("reference spike time (ms)")
+            ax.set_ylabel("|spike time − reference| (ms)")
             ax.set_title(f"events = {mode}: {EVENT_DESCRIPTIONS[mode]}", fontsize=10)
-        axes[0, 0].set_ylabel("|spike time − reference| (ms)")
         fig.suptitle(f"{self.model.name}: spike-time error, dt = {self.dt:g} ms")
-        _save(fig, path)
+        return fig
 
 
 def compare(model, methods, *, dt, times, preset=None, params=None, current=None, t_end=None,
@@ -523,11 +539,14 @@ class Convergence:
         return Path(out_dir)
 
     def plot(self, path) -> None:
+        save(self.figure(), path)
+
+    def figure(self):
         """log-log error against dt per method, the fitted order in the legend (and spike-time errors if any)."""
-        panels = [(self.errors, self.orders, _label(f"error in {self.state}", self.unit))]
+        panels = [(self.errors, self.orders, axis_label(f"error in {self.state}", self.unit))]
         if any(np.isfinite(e).any() for e in self.spike_errors.values()):
             panels.append((self.spike_errors, self.spike_orders, "worst spike-time error (ms)"))
-        fig, axes = subplots(1, len(panels), squeeze=False, figsize=(6.0 * len(panels), 4.6))
+        fig, axes = subplots(1, len(panels), squeeze=False, figsize=(6.0 * len(panels) + 2.4, 4.6))
         colours = _colours(self.methods)
         for ax, (errors, orders, ylabel) in zip(axes[0], panels):
             for method in self.methods:
@@ -538,11 +557,10 @@ class Convergence:
             ax.set_xlabel("dt (ms)")
             ax.set_ylabel(ylabel)
             ax.grid(True, which="both", alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(loc="best", fontsize=8)
+            legend_outside(ax)
         fig.suptitle(f"{self.model}" + (f" [{self.preset}]" if self.preset else "")
                      + f": convergence against the reference (events = {self.events})", fontsize=11)
-        _save(fig, path)
+        return fig
 
 
 def _order(value: float) -> str:

@@ -691,7 +691,7 @@ def write_report(result: Fit, recording, out: str | os.PathLike) -> list[str]:
 
 
 def _write_report_files(result: Fit, recording, out) -> list[str]:
-    from .figures import subplots
+    from .figures import save
 
     written = []
     path = os.path.join(out, "fit.json")
@@ -699,43 +699,10 @@ def _write_report_files(result: Fit, recording, out) -> list[str]:
         json.dump(result.summary(), handle, indent=2)
     written.append(path)
 
-    t, v = np.asarray(recording.t), np.asarray(recording.v)
-    traj = result.trajectory
-    figure, axes = subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    axes[0].plot(t, v, color="0.5", lw=0.8, label="data")
-    axes[0].plot(traj.t, traj[traj.state_names[0]], color="C3", lw=0.8, label=f"fit ({result.method})")
-    axes[0].axvspan(*result.train, color="C0", alpha=0.06, label="train")
-    if result.test:
-        axes[0].axvspan(*result.test, color="C2", alpha=0.08, label="test")
-    axes[0].set_ylabel("v (mV)")
-    axes[0].legend(loc="upper right", fontsize=8)
-    axes[1].eventplot([result.data_spikes, traj.spikes], lineoffsets=[1, 0], colors=["0.3", "C3"], linelengths=0.8)
-    axes[1].set_yticks([1, 0], ["data", "fit"])
-    axes[1].set_xlabel("t (ms)")
-    path = os.path.join(out, "fit_trace.png")
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    written.append(path)
-
-    figure, axes = subplots(1, 2, figsize=(11, 4))
-    iterations = np.arange(len(result.history))
-    losses = np.array([h["loss"] for h in result.history])
-    axes[0].semilogy(iterations, np.where(losses > 0, losses, np.nan))
-    for phase in sorted({h["phase"] for h in result.history}):
-        first = next(i for i, h in enumerate(result.history) if h["phase"] == phase)
-        axes[0].axvline(first, color="0.8", lw=0.8)
-        axes[0].text(first, 1, f" {phase}", transform=axes[0].get_xaxis_transform(), va="top", fontsize=8)
-    axes[0].set_xlabel("iteration (all phases)")
-    axes[0].set_ylabel(f"loss ({result.loss})")
-    for name in result.values:
-        trace = np.array([h["values"][name] for h in result.history])
-        reference = result.start[name] if result.start.get(name) else 1.0
-        axes[1].plot(iterations, trace / reference, label=name)
-    axes[1].set_xlabel("iteration")
-    axes[1].set_ylabel("value / start value")
-    axes[1].legend(fontsize=8)
-    path = os.path.join(out, "fit_history.png")
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    written.append(path)
+    for name, figure in fit_figures(result, recording).items():
+        path = os.path.join(out, name)
+        save(figure, path)
+        written.append(path)
 
     rows = "\n".join(f"| {name} | {result.start[name]:.6g} | {value:.6g} | {_format_error(result.errors[name])} |"
                      for name, value in result.values.items())
@@ -746,7 +713,7 @@ def _write_report_files(result: Fit, recording, out) -> list[str]:
             f"| parameter | start | fitted | standard error |\n|---|---|---|---|\n{rows}\n\n"
             f"Loss {result.loss_value:.6g}; coincidence factor Γ (Δ = {COINCIDENCE_WINDOW_MS:g} ms): train "
             f"{result.gamma_train:.3f}, test {gamma_test}; {len(result.data_spikes)} recorded spikes, "
-            f"{len(traj.spikes)} fitted.\n\n"
+            f"{len(result.trajectory.spikes)} fitted.\n\n"
             f"Compile {result.compile_time_s:.1f} s, fit {result.fit_time_s:.1f} s, {result.evaluations} runs.\n\n"
             + "".join(f"- {note}\n" for note in result.notes)
             + (f"\nCommand: `{result.command}`\n" if result.command else "")
@@ -756,6 +723,51 @@ def _write_report_files(result: Fit, recording, out) -> list[str]:
         handle.write(text)
     written.append(path)
     return written
+
+
+def fit_figures(result: Fit, recording) -> dict:
+    """The report's figures by file name: ``fit_trace.png`` (data and fitted trace with the train/test segments,
+    the spike raster of both) and ``fit_history.png`` (loss and parameter values against iteration)."""
+    from .figures import axis_label, legend_outside, subplots
+
+    t, v = np.asarray(recording.t), np.asarray(recording.v)
+    traj = result.trajectory
+    state = traj.state_names[0]
+    unit = traj.state_units.get(state, "mV")
+    trace, axes = subplots(2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    axes[0].plot(t, v, color="0.5", lw=0.8, label="data")
+    axes[0].plot(traj.t, traj[state], color="C3", lw=0.8, label=f"fit ({result.method})")
+    axes[0].axvspan(*result.train, color="C0", alpha=0.06, label="train")
+    if result.test:
+        axes[0].axvspan(*result.test, color="C2", alpha=0.08, label="test")
+    axes[0].set_ylabel(axis_label(state, unit))
+    legend_outside(axes[0])
+    axes[1].eventplot([result.data_spikes, traj.spikes], lineoffsets=[1, 0], colors=["0.3", "C3"], linelengths=0.8)
+    axes[1].set_yticks([1, 0], ["data", "fit"])
+    axes[1].set_ylabel("spikes")
+    axes[1].set_xlabel("t (ms)")
+    axes[0].set_title(f"{result.model}: recording and fit ({result.method}, loss {result.loss})", fontsize=10)
+
+    history, axes = subplots(1, 2, figsize=(12, 4))
+    iterations = np.arange(len(result.history))
+    losses = np.array([h["loss"] for h in result.history])
+    axes[0].semilogy(iterations, np.where(losses > 0, losses, np.nan))
+    for phase in sorted({h["phase"] for h in result.history}):
+        first = next(i for i, h in enumerate(result.history) if h["phase"] == phase)
+        axes[0].axvline(first, color="0.8", lw=0.8)
+        axes[0].text(first, 1, f" {phase}", transform=axes[0].get_xaxis_transform(), va="top", fontsize=8)
+    loss_unit = {"trace": f"{unit}²" if unit not in ("", "1") else "1", "timing": "ms²"}.get(result.loss, "1")
+    axes[0].set_xlabel("iteration, all phases (number)")
+    axes[0].set_ylabel(axis_label(f"{result.loss} loss", loss_unit))
+    for name in result.values:
+        values = np.array([h["values"][name] for h in result.history])
+        reference = result.start[name] if result.start.get(name) else 1.0
+        axes[1].plot(iterations, values / reference, label=name)
+    axes[1].set_xlabel("iteration, all phases (number)")
+    axes[1].set_ylabel(axis_label("value / start value", "1"))
+    legend_outside(axes[1])
+    history.suptitle(f"{result.model}: fit history ({result.method}, loss {result.loss})", fontsize=10)
+    return {"fit_trace.png": trace, "fit_history.png": history}
 
 
 def _format_error(value):

@@ -769,11 +769,13 @@ def _key(spec: SweepSpec, chunk) -> str:
 
 # --- figures and the summary ------------------------------------------------------------------------------------
 def _label(dataset, name: str) -> str:
+    """The axis label of a grid axis or metric with its unit ("dimensionless" for "1"; none for names)."""
+    from .figures import axis_label
+
     variable = dataset[name]
-    unit = variable.attrs.get("units", "")
-    title = {"I": "input I", "alpha": "order α", "dt": "step dt"}.get(name, name)
+    title = {"I": "input I", "alpha": "order α", "dt": "step dt", "count": "spike count"}.get(name, name)
     title = f"order α of {name[6:]}" if name.startswith("alpha_") else title
-    return f"{title} ({unit})" if unit and unit != "1" else title
+    return title if variable.dtype.kind in "USO" else axis_label(title, variable.attrs.get("units", ""))
 
 
 def _edges(values) -> tuple[float, float]:
@@ -788,7 +790,7 @@ def plot_map(dataset, path):
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    from .figures import subplots
+    from .figures import save, subplots
 
     dims = [d for d in dataset.dims if not d.startswith("chunk_")]
     if len(dims) > 2:
@@ -828,8 +830,7 @@ def plot_map(dataset, path):
         ax.set_ylabel(_label(dataset, dims[0]))
         ax.set_title(dataset[name].attrs.get("long_name", name), fontsize=9)
     figure.suptitle(f"{dataset.attrs.get('model', '')}: " + " × ".join(dims), fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    save(figure, path, dpi=110)
     return figure
 
 

@@ -27,9 +27,9 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .analysis import match_spikes, relative_l2
-from .figures import subplots
+from .figures import axis_label, legend_outside, save, subplots, typeset
 from . import reports
-from .comparison import _save, _write_csv
+from .comparison import _write_csv
 from .errors import NeurospikeError
 from .mittag_leffler import mittag_leffler
 from .simulate import simulate
@@ -83,13 +83,13 @@ def cases(quick: bool) -> list[Case]:
              [Run("pinn-reset"), Run("pinn", {"pinn": whole}), Run("rk4", {"dt": 0.1}, "rk4 (dt 0.1)")],
              note="Learning to Spike's PINN (4x64 tanh, data + reset, 5000 Adam epochs) published v = -54.63, "
                   "-51.94, -49.41, -54.09 mV at 250/500/750/1000 ms; the exact values are in the compare table."),
-        Case("hh_tonic", "Hodgkin-Huxley, 10 uA/cm2", "hh", dict(preset="tonic", t_end=hh_end, current=10.0),
+        Case("hh_tonic", "Hodgkin-Huxley, 10 µA/cm²", "hh", dict(preset="tonic", t_end=hh_end, current=10.0),
              dict(method="reference"),
              [Run("splitting-pinn", {"pinn": {"splitting": "strang", "window": 0.02}}, "splitting-pinn strang"),
               Run("splitting-pinn", {"pinn": {"splitting": "lie", "window": 0.02}}, "splitting-pinn lie"),
               Run("pinn", {"pinn": whole}), Run("pinn-marching"),
               Run("strang", {"dt": 0.02}, "strang (exact sub-flows, dt 0.02)")]),
-        Case("fo_hh", "FO-HH, alpha = 0.8 (all states)", "hh",
+        Case("fo_hh", "FO-HH, α = 0.8 (all states)", "hh",
              dict(preset="tonic", t_end=fohh_end, current=10.0, alpha=0.8),
              dict(method="fast-l1", dt=0.001),
              [Run("fpinn", {"dt": 0.01, "pinn": {"splitting": "lie"}}, "fpinn lie"),
@@ -100,7 +100,7 @@ def cases(quick: bool) -> list[Case]:
              [Run("pinn", {"pinn": whole}), Run("pinn-data", {"dt": 0.1, "pinn": whole}), Run("pinn-marching"),
               Run("pinn-reset"), Run("rk4", {"dt": 0.1}, "rk4 (dt 0.1)")],
              exact_spikes=lambda t_end: tau_ln5 * np.arange(1, int(t_end / tau_ln5) + 1)),
-        Case("fo_lif", "FO-LIF, alpha = 0.7, 2.5 nA", "lif", dict(preset="tonic", t_end=folif_end, current=2.5,
+        Case("fo_lif", "FO-LIF, α = 0.7, 2.5 nA", "lif", dict(preset="tonic", t_end=folif_end, current=2.5,
                                                                   alpha=0.7),
              dict(method="fast-l1", dt=0.005),
              [Run("fpinn", {"dt": 0.05}, "fpinn (dt 0.05)"), Run("l1", {"dt": 0.05}, "l1 (dt 0.05)")],
@@ -146,35 +146,52 @@ def _markdown(rows, notes) -> str:
 
 
 def _figures(case: Case, truth: Trajectory, results: dict[str, Trajectory]):
-    states = list(truth.states)[:2]
-    traces, axes = subplots(len(states), 1, figsize=(9, 2.6 * len(states)), sharex=True, squeeze=False)
+    """The case's figures by file name: every state against the truth, the residual over time and the training
+    loss (per optimiser step of the first window, and the final loss per window), each titled with the case."""
+    states = list(truth.states)
+    traces, axes = subplots(len(states), 1, figsize=(11, 2.3 * len(states) + 0.6), sharex=True, squeeze=False)
     for ax, state in zip(axes[:, 0], states):
         ax.plot(truth.t, truth.states[state], color="black", lw=2.2, alpha=0.35, label="truth")
         for name, result in results.items():
-            ax.plot(result.t, result.states[state], lw=0.9, label=name)
-        ax.set_ylabel(f"{state} ({truth.state_units.get(state, '')})")
-    axes[0, 0].legend(fontsize=7, ncol=3)
+            if state in result.states:
+                ax.plot(result.t, result.states[state], lw=0.9, label=name)
+        ax.set_ylabel(axis_label(state, truth.state_units.get(state, "")))
+    legend_outside(axes[0, 0])
     axes[-1, 0].set_xlabel("t (ms)")
-    axes[0, 0].set_title(case.title)
-    residual, ax_r = subplots(figsize=(9, 2.6))
-    loss, ax_l = subplots(figsize=(9, 2.6))
-    for name, result in results.items():
-        training = result.training
+    axes[0, 0].set_title(typeset(f"{case.title}: states against the truth ({truth.method})"))
+    residual, ax_r = subplots(figsize=(11, 3.0))
+    loss, (ax_steps, ax_windows) = subplots(1, 2, figsize=(12, 3.6))
+    for k, (name, result) in enumerate(results.items()):
+        training, colour = result.training, f"C{k}"
         if not training:
             continue
         if "residual_t" in training:
             values = np.abs(np.asarray(training["residual"], dtype=float))
-            ax_r.semilogy(training["residual_t"], np.maximum(values, 1e-16), lw=0.8, label=name)
-        history = training.get("loss_history") or training.get("loss")
-        if history:
-            ax_l.semilogy(np.maximum(np.asarray(history, dtype=float), 1e-30), lw=0.8, label=name)
+            ax_r.semilogy(training["residual_t"], np.where(values > 0, values, np.nan), lw=0.8, color=colour,
+                          label=name)
+        if training.get("loss_history"):
+            ax_steps.semilogy(np.asarray(training["loss_history"], dtype=float), lw=0.8, color=colour, label=name)
+        if training.get("loss"):
+            final = np.asarray(training["loss"], dtype=float)
+            ax_windows.semilogy(np.arange(1, final.size + 1), final, "." if final.size > 1 else "o", ms=3,
+                                color=colour, label=name)
     ax_r.set_xlabel("t (ms)")
-    ax_r.set_ylabel("|normalised ODE residual|")
-    ax_l.set_xlabel("optimiser step (first window) / window")
-    ax_l.set_ylabel("loss")
-    for ax in (ax_r, ax_l):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
+    ax_r.set_ylabel(axis_label("|normalised ODE residual|", "1"))
+    ax_r.set_title(typeset(f"{case.title}: residual of the trained networks"))
+    ax_steps.set_xlabel("optimiser step in the first window (number)")
+    ax_steps.set_ylabel(axis_label("training loss", "1"))
+    ax_steps.set_title("loss while training the first window", fontsize=9)
+    ax_windows.set_xlabel("window (number)")
+    ax_windows.set_ylabel(axis_label("final loss", "1"))
+    ax_windows.set_title("final loss of each window", fontsize=9)
+    for ax in (ax_steps, ax_windows):
+        if not ax.lines:
+            loss.delaxes(ax)
+    loss.suptitle(typeset(f"{case.title}: training loss"))
+    legend_outside(ax_r)
+    if loss.axes:  # one legend for both panels (a run has one colour in both), beside the last
+        runs = {label: handle for ax in loss.axes for handle, label in zip(*ax.get_legend_handles_labels())}
+        legend_outside(loss.axes[-1], handles=list(runs.values()), labels=list(runs))
     return {f"{case.key}_states.png": traces, f"{case.key}_residual.png": residual, f"{case.key}_loss.png": loss}
 
 
@@ -213,6 +230,6 @@ def splitting_pinn_report(out, quick: bool = False, progress=None, only: tuple[s
     if out is not None:
         writers = {"paper_table.md": lambda p: _atomic_write(p, lambda f: f.write(markdown), text=True),
                    "paper_table.csv": lambda p: _write_csv(p, COLUMNS, [[r[c] for c in COLUMNS] for r in rows])}
-        writers.update({name: (lambda p, fig=fig: _save(fig, p)) for name, fig in figures.items()})
+        writers.update({name: (lambda p, fig=fig: save(fig, p)) for name, fig in figures.items()})
         reports.write(out, writers)
     return rows, markdown

@@ -49,6 +49,7 @@ class Trajectory:
     spike_counts: np.ndarray | None = None
     training: dict[str, Any] | None = None  # PINN methods: losses, residual over time, times, options
     dense: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    sampled: bool = field(default=False, compare=False)  # t holds times picked by at()/save_at, not the steps
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.states[name]
@@ -80,7 +81,7 @@ class Trajectory:
         else:
             values = np.stack([_right_continuous_interp(times, self.t, self.states[s]) for s in self.states], -1)
         states = {name: values[..., i] for i, name in enumerate(self.states)}
-        return replace(self, t=times, states=states)
+        return replace(self, t=times, states=states, sampled=True)
 
     def neuron(self, i: int) -> "Trajectory":
         """Neuron ``i`` of a population run as a one-neuron trajectory: its states, spikes, parameters and order
@@ -202,35 +203,43 @@ class Trajectory:
                        spike_counts=data["spike_counts"] if "spike_counts" in data.files else None)
 
     def plot(self, path: str | os.PathLike | None = None, states: list[str] | None = None, axes=None,
-             reference: "Trajectory | None" = None):
-        """One panel per state (all by default), spikes marked; optionally over a ``reference``. With ``path``
-        the figure is written there (without pyplot: the backend is left alone); without, it is a pyplot
-        figure, shown as pyplot shows figures."""
+             reference: "Trajectory | None" = None, marked: "Trajectory | None" = None):
+        """One panel per state (all by default) against t, the spike times ticked at the top; optionally over a
+        ``reference`` and with ``marked`` (the same run sampled at a few times, e.g. its ``save_at`` points)
+        drawn as markers on the trace. A trajectory that holds only sampled times (from ``at``/``save_at``) is
+        drawn as markers, never as a polyline that would pass for the trace. With ``path`` the figure is written
+        there (without pyplot: the backend is left alone); without, it is a pyplot figure. Returns the axes."""
+        from .figures import axis_label, legend_outside, mark_spikes, save
+
         states = states or self.state_names
         if axes is None:
             if path is not None:
                 from .figures import subplots
             else:
                 from matplotlib.pyplot import subplots
-            fig, axes = subplots(len(states), 1, sharex=True, figsize=(8, 2.2 * len(states) + 0.5), squeeze=False)
+            fig, axes = subplots(len(states), 1, sharex=True, figsize=(9, 2.2 * len(states) + 0.6), squeeze=False)
+            fig.set_layout_engine("constrained")  # room for the legend beside the axes
             axes = axes[:, 0]
+        points = dict(ls="none", marker="o", ms=3 if self.t.size <= 200 else 1)
         for ax, name in zip(axes, states):
             if reference is not None:
-                ax.plot(reference.t, reference.states[name], color="0.6", lw=2.5, label=f"{reference.method}")
-            ax.plot(self.t, self.states[name], lw=1, label=self.method)
-            unit = self.state_units.get(name, "")
-            ax.set_ylabel(f"{name} ({unit})" if unit else name)
+                ax.plot(reference.t, reference.states[name], color="0.6", lw=2.5, label=reference.method)
+            style = points if self.sampled else dict(lw=1)
+            ax.plot(self.t, self.states[name], label=self.method + (" (sampled times)" if self.sampled else ""),
+                    **style)
+            if marked is not None:
+                ax.plot(marked.t, marked.states[name], ls="none", marker="o", ms=5, mfc="none", mew=1.2,
+                        color="C3", label=f"saved points ({marked.t.size})")
+            ax.set_ylabel(axis_label(name, self.state_units.get(name, "")))
+        mark_spikes(axes[0], self.spikes)
         axes[0].set_title(f"{self.model}" + (f" [{self.preset}]" if self.preset else "")
                           + f" — {self.method}" + (f", dt = {self.dt:g} ms" if self.dt else "")
-                          + f", {np.size(self.spikes)} spikes")
-        if reference is not None:
-            axes[0].legend(loc="upper right", fontsize=8)
+                          + f", {np.size(self.spikes)} spikes", fontsize=10)
+        if reference is not None or marked is not None or self.sampled:
+            legend_outside(axes[0])
         axes[-1].set_xlabel("t (ms)")
         if path is not None:
-            fig = axes[0].figure
-            fig.tight_layout()
-            _atomic_write(path, lambda f: fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", dpi=120),
-                          text=False)
+            save(axes[0].figure, path)
         return axes
 
 
