@@ -36,7 +36,7 @@ from .comparison import compare as run_comparison
 from . import maps as _maps
 from .compiled import enable_disk_cache
 from .comparison import convergence as run_convergence
-from .errors import NeurospikeError
+from .errors import MemoryLimitError, NeurospikeError
 from .fitting import FIT_METHODS, LOSSES
 from .paper import PAPERS, splitting_pinn_report
 from .paper import cases as paper_cases
@@ -369,12 +369,11 @@ def simulate(
                                         save_at=None if plot_full_run else times, events=events,
                                         max_rate=max_rate, alpha=orders, pinn=options, checkpoint=checkpoint,
                                         progress=_time_progress(progress, t_end))
-        except NeurospikeError as error:  # refused before running: say that the plot is what needs the memory
-            if not (plot_full_run and str(error).startswith("this run would need")):
+        except MemoryLimitError as error:  # refused before running: say that the plot is what needs the memory
+            if not plot_full_run:
                 raise
-            raise NeurospikeError(f"--plot draws the full run, which would {str(error).split('; use')[0][15:]}; "
-                                  f"drop --plot (the --save-at times alone), or use a larger dt or a shorter t_end"
-                                  ) from None
+            raise NeurospikeError(f"--plot draws the full run, which would need {error.need}; drop --plot (the "
+                                  f"--save-at times alone), or use a larger dt or a shorter t_end") from None
     full = trajectory
     if plot_full_run:
         trajectory = full.at(times[times <= full.t[-1]])

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import models as model_registry
 from .compiled import COMPILER_OPTIONS, run_compiled
-from .errors import NeurospikeError, SimulationError, closest
+from .errors import MemoryLimitError, NeurospikeError, SimulationError, closest
 from .solvers import events, fixed_step, fractional, pece, population, reference
 from .solvers.methods import BackwardEuler, ExplicitRungeKutta, ExponentialEuler, SequentialEuler, Strang
 from .solvers.tableaux import EULER, HEUN, MIDPOINT, RK4
@@ -138,9 +138,8 @@ def _breaks(method: FixedStep, current):
 
 def memory_check(estimate, memory_limit, detail, advice="use a larger dt, a shorter t_end or --save-at"):
     if estimate > memory_limit:
-        raise NeurospikeError(
-            f"this run would need about {estimate / 2**30:.1f} GiB (limit {memory_limit / 2**30:.1f} GiB): {detail}; "
-            f"{advice}")
+        raise MemoryLimitError(f"about {estimate / 2**30:.1f} GiB (limit {memory_limit / 2**30:.1f} GiB): {detail}",
+                               advice)
 
 
 def _grid(problem, breaks):
