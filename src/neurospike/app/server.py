@@ -43,8 +43,8 @@ from starlette.requests import HTTPConnection
 
 from .. import models
 from ..errors import NeurospikeError
-from ..live import ALPHA_RANGE, DT_RANGE, FRACTIONAL_LIVE_METHODS, LIVE_METHODS, LiveSimulation, decimate, \
-    input_range, preset_input
+from ..live import ALPHA_RANGE, DT_RANGE, FRACTIONAL_LIVE_METHODS, LIVE_METHODS, LiveSimulation, input_range, \
+    preset_input
 
 FRAME_S = 1.0 / 40.0  # frames a second: above the 30 the page must draw, with room for jitter
 POINTS_PER_FRAME = 200
@@ -142,14 +142,19 @@ def _numbers(values) -> str:
 
 
 def chunk_message(simulation: LiveSimulation, out: dict, revision: int, speed: float) -> str:
-    """One frame's ``chunk`` message (module docstring) as JSON text, its numbers to 7 significant digits."""
-    keep = decimate(out["y"], 0, POINTS_PER_FRAME)
-    y = out["y"][keep]
+    """One frame's ``chunk`` message (module docstring) as JSON text from ``advance``'s output thinned to
+    ``POINTS_PER_FRAME`` rows, its numbers to 7 significant digits."""
+    y = out["y"]
     states = ",".join(f'"{name}":{_numbers(y[:, i])}' for i, name in enumerate(simulation.model.states))
-    return (f'{{"type":"chunk","t":{_numbers(out["t"][keep])},"states":{{{states}}},'
+    return (f'{{"type":"chunk","t":{_numbers(out["t"])},"states":{{{states}}},'
             f'"phase_y":{_numbers(simulation.phase_y(y))},"spikes":{_numbers(out["spikes"])},'
             f'"sim_time":{simulation.t:.6f},"spike_count":{simulation.spike_count},'
             f'"firing_rate":{simulation.firing_rate():.4f},"revision":{revision},"speed":{speed:.6g}}}')
+
+
+def frame_speed(simulation: LiveSimulation, speed: float) -> float:
+    """The speed a session runs at: the one asked for, capped at ``MAX_STEPS_PER_SECOND`` steps a second."""
+    return min(speed, MAX_STEPS_PER_SECOND * simulation.dt / 1000.0)
 
 
 def static_file(name: str) -> Path:
@@ -319,9 +324,11 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
             if isinstance(message, Configure):
                 warming[:] = [task for task in warming if not task.done()] + [asyncio.create_task(warm_up())]
 
-        async def warm_up():  # compile the new solver's chunk before play is pressed
+        async def warm_up():  # compile the new solver's frame (at this speed) before play is pressed
             async with lock:
-                await asyncio.to_thread(live["simulation"].warm_up)
+                simulation = live["simulation"]
+                await asyncio.to_thread(simulation.warm_up, 1000.0 * FRAME_S * frame_speed(simulation, live["speed"]),
+                                        POINTS_PER_FRAME)
 
         def apply(message):
             simulation = live["simulation"]
@@ -356,9 +363,9 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
         async def frame():
             async with lock:
                 simulation = live["simulation"]
-                speed = min(live["speed"], MAX_STEPS_PER_SECOND * simulation.dt / 1000.0)
+                speed = frame_speed(simulation, live["speed"])
                 revision = live["revision"]
-                out = await asyncio.to_thread(simulation.advance, 1000.0 * FRAME_S * speed)
+                out = await asyncio.to_thread(simulation.advance, 1000.0 * FRAME_S * speed, POINTS_PER_FRAME)
             await send(chunk_message(simulation, out, revision, speed))
             if out["halted"]:
                 live["playing"] = False
