@@ -201,7 +201,7 @@ def test_integer_order_sliders_never_recompile_and_take_effect_exactly():
     simulation.set_value("I", 5.0)
     simulation.set_value("g_L", 0.2)  # v_∞ = −45 mV, τ = 5 ms: interval 5 ln 5
     simulation.set_value("t_ref", 1.5)
-    simulation.configure(dt=0.05)  # dt is traced too
+    simulation.configure(dt=0.075)  # dt is traced too (444 steps a frame: the same frame size and dt class)
     _, _, after, _ = run_frames(simulation, 15)  # the next 499.5 ms
     assert len(compiled_module.CACHE) == compiled
     assert len(after) > len(before) + 15  # the larger input fires more over the same time: 52 against 31
