@@ -466,8 +466,8 @@ def decimated(t, v, points):
 
 
 @pytest.mark.parametrize("model, preset, dt, length", [
-    pytest.param("hh", "tonic", 0.01, 25.0, id="hh-1x", marks=pytest.mark.slow),
-    pytest.param("izhikevich", "tonic_spiking", 0.1, 250.0, id="izhikevich-10x", marks=pytest.mark.slow),
+    pytest.param("hh", "tonic", 0.01, 25.0, id="hh-1x"),
+    pytest.param("izhikevich", "tonic_spiking", 0.1, 250.0, id="izhikevich-10x"),
     pytest.param("izhikevich", "tonic_spiking", 0.1, 10.0, id="izhikevich-fits")])
 def test_thinned_frames_are_the_bucket_extremes_and_keep_every_spike_peak(model, preset, dt, length):
     full, thinned = (LiveSimulation(model=model, preset=preset, dt=dt) for _ in range(2))
