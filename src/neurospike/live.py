@@ -104,7 +104,8 @@ def frame_rows(times, trace, spike_times, before, after, kept, last_good, points
     node_row = jnp.where(step < kept, step + jnp.cumsum(shift)[:size], total)
     spike_row = jnp.where(position <= size, position + 2 * jnp.arange(capacity), total)
     row_times, rows = jnp.full((total,), jnp.inf), jnp.zeros((total, n))
-    for index, t, y in ((node_row, times, trace), (spike_row, spike_times, before), (spike_row + 1, spike_times, after)):
+    placed = ((node_row, times, trace), (spike_row, spike_times, before), (spike_row + 1, spike_times, after))
+    for index, t, y in placed:
         row_times, rows = row_times.at[index].set(t, mode="drop"), rows.at[index].set(y, mode="drop")
     m = kept + 2 * count
     if points is not None:
