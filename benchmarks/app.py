@@ -110,8 +110,10 @@ def measure(page, pid, case, seconds, moves):
                            f"window.neurospike.config.method === {method!r}")
     page.get_by_test_id("speed").fill(f"{math.log10(speed):g}")  # the control is log10 of the speed
     page.wait_for_function(f"() => Math.abs(window.neurospike.config.speed - {speed}) < 1e-9")
+    chunks = page.evaluate("window.neurospike.chunks")
     page.get_by_test_id("play").click()
-    page.wait_for_timeout(3000)  # compile (warm-up) and fill the window
+    page.wait_for_function(f"() => window.neurospike.chunks > {chunks}", timeout=120_000)  # compiled
+    page.wait_for_timeout(3000)  # fill the window
     read = "[window.neurospike.frames, window.neurospike.chunks, parseFloat(document.querySelector(" \
            "'[data-testid=sim-time]').textContent)]"
     frames0, chunks0, sim0 = page.evaluate(read)

@@ -203,7 +203,7 @@ def test_integer_order_sliders_never_recompile_and_take_effect_exactly():
     simulation.set_value("I", 5.0)
     simulation.set_value("g_L", 0.2)  # v_∞ = −45 mV, τ = 5 ms: interval 5 ln 5
     simulation.set_value("t_ref", 1.5)
-    simulation.configure(dt=0.075)  # dt is traced too (444 steps a frame: the same frame size and dt class)
+    simulation.configure(dt=0.075)  # dt is traced too (444 steps a frame: the same frame size)
     _, _, after, _ = run_frames(simulation, 15)  # the next 499.5 ms
     assert len(compiled_module.CACHE) == compiled
     assert len(after) > len(before) + 15  # the larger input fires more over the same time: 52 against 31
@@ -437,7 +437,7 @@ def count_calls(monkeypatch):
 def test_a_frame_is_one_compiled_call_and_frames_of_one_bucket_and_sliders_never_recompile(monkeypatch, fractional):
     monkeypatch.setattr(compiled_module, "CACHE", {})
     simulation = LiveSimulation(model="izhikevich", preset="tonic_spiking", dt=0.1, fractional=fractional)
-    simulation.warm_up(26.0, 200)  # 260 steps: the frame size of 257 … 512 steps
+    simulation.warm_up(26.0, 200)  # 260 steps: the frame size of 65 … 512 steps
     assert len(compiled_module.CACHE) == 1 and simulation.t == 0.0
     calls = count_calls(monkeypatch)
     for k, length in enumerate((26.0, 30.0, 40.0, 51.2, 25.7)):  # 260, 300, 400, 512 and 257 steps
@@ -449,7 +449,7 @@ def test_a_frame_is_one_compiled_call_and_frames_of_one_bucket_and_sliders_never
         assert len(calls) == k + 1 and len(compiled_module.CACHE) == 1
         assert 0 < len(out["t"]) <= 200
     assert simulation.t == pytest.approx(172.9, abs=1e-9)
-    simulation.advance(60.0, 200)  # 600 steps: the next size, compiled once
+    simulation.advance(60.0, 200)  # 600 steps: the next size (4096), compiled once
     simulation.advance(70.0, 200)
     assert len(compiled_module.CACHE) == 2
 

@@ -8,14 +8,14 @@ history (``fast-l1``, :func:`neurospike.solvers.fractional.l1_loop`), its weight
 steps and its memory carried from frame to frame: O(1) work and memory per step however long the session runs
 (the direct L1 sum grows with every step, so it cannot run live).
 
-A frame's step count is traced: the loop is compiled for a power-of-two bucket of steps (``frame_size``, at most
-``MAX_FRAME_STEPS``; a longer advance runs several calls) and runs only the steps asked for. In the same call the
-spikes' states just before and after each reset are merged in at the spike times and, for the page, the rows
-thinned to ``points`` (the min and max of v in each of points/2 buckets, so every spike peak survives).
+A frame's step count is traced: the loop is compiled for a size of 64, 512, 4096 or 32768 steps (``frame_size``;
+a longer advance runs several calls) and runs only the steps asked for. In the same call the spikes' states just
+before and after each reset are merged in at the spike times and, for the page, the rows thinned to ``points``
+(the min and max of v in each of points/2 buckets, so every spike peak survives).
 
-Parameters, the input amplitude, α and dt are traced arguments: moving a slider never recompiles (a frame size in
-another bucket, or a dt in another power-of-two class, compiles once). The input is the constant amplitude of the
-``I`` slider. Memory per session is bounded: the recent spike times only.
+Parameters, the input amplitude, α and dt are traced arguments: moving a slider never recompiles (a frame of
+another size, or a dt in another power-of-two class, ``block_spikes``, compiles once). The input is the constant
+amplitude of the ``I`` slider. Memory per session is bounded: the recent spike times only.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from .solvers import fixed_step, fractional
 
 LIVE_METHODS = registry.names(live=True, fractional=False)
 FRACTIONAL_LIVE_METHODS = registry.names(live=True, fractional=True)
-MIN_FRAME_STEPS = 64  # the smallest compiled frame
-MAX_FRAME_STEPS = 2**15  # the largest compiled frame (a longer advance runs several)
+MIN_FRAME_STEPS = 64  # the smallest compiled frame; the sizes go up by FRAME_SIZE_RATIO
+FRAME_SIZE_RATIO = 8  # few sizes, so few compiles (steps cost nothing beyond the frame's own; rows are cheap)
+MAX_FRAME_STEPS = MIN_FRAME_STEPS * FRAME_SIZE_RATIO**3  # 32768, the largest (a longer advance runs several)
 HORIZON_STEPS = 10**7  # fast-l1 weights fit this many steps (1000 s at dt 0.1 ms; 200 exponentials)
 DEFAULT_ALPHA = 0.8
 ALPHA_RANGE = (0.3, 0.99)  # α = 1 is the integer-order model; fast-l1 has no modes there (another compiled shape)
@@ -50,8 +51,11 @@ INPUT_HEADROOM = 3.0  # the I slider spans ± this many times the preset's input
 
 
 def frame_size(steps: int) -> int:
-    """The compiled size of a frame of ``steps`` steps: the next power of two, at least ``MIN_FRAME_STEPS``."""
-    return max(MIN_FRAME_STEPS, 1 << (int(steps) - 1).bit_length())
+    """The compiled size of a frame of ``steps`` steps: the first of 64, 512, 4096, 32768 that holds them."""
+    size = MIN_FRAME_STEPS
+    while size < steps:
+        size *= FRAME_SIZE_RATIO
+    return size
 
 
 def block_spikes(size: int, dt: float) -> int:

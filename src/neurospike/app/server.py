@@ -290,7 +290,7 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
             return
         key = id(websocket)
         sessions.add(key)
-        live = {"simulation": LiveSimulation(), "playing": False, "speed": 1.0, "revision": 0}
+        live = {"simulation": LiveSimulation(), "playing": False, "speed": 1.0, "revision": 0, "configured": 0}
         lock = asyncio.Lock()  # a message never changes the neuron while a frame is being computed
         arrivals: list[float] = []
 
@@ -323,10 +323,14 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
             if reply is not None:
                 await send(reply)
             if isinstance(message, Configure):
-                warming[:] = [task for task in warming if not task.done()] + [asyncio.create_task(warm_up())]
+                live["configured"] += 1
+                warming[:] = [task for task in warming if not task.done()] + [
+                    asyncio.create_task(warm_up(live["configured"]))]
 
-        async def warm_up():  # compile the new solver's frame (at this speed) before play is pressed
+        async def warm_up(configured):  # compile the frame of the new solver, dt and speed before play is pressed
             async with lock:
+                if configured != live["configured"]:
+                    return  # a later configure came first: its own warm-up compiles what is needed
                 simulation = live["simulation"]
                 await asyncio.to_thread(simulation.warm_up, 1000.0 * FRAME_S * frame_speed(simulation, live["speed"]),
                                         POINTS_PER_FRAME)
@@ -389,7 +393,7 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
         streamer, warming = None, []
         try:
             await send(session_config(live["simulation"], live["speed"]))
-            warming.append(asyncio.create_task(warm_up()))
+            warming.append(asyncio.create_task(warm_up(0)))
             streamer = asyncio.create_task(stream())
             while True:
                 received = await websocket.receive()
