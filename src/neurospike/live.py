@@ -249,8 +249,8 @@ class LiveSimulation:
         """Run ``duration_ms`` more simulated time (whole steps; the rounding is carried to the next call), in one
         compiled call (``MAX_FRAME_STEPS`` steps at most per call). Returns the times ``t`` (m,) and states ``y``
         (m, n): the state after each step, and at each spike the states just before and after it (two rows at the
-        spike time), or with ``points`` at most that many of those rows (min/max of v per bucket, so every spike
-        peak survives); the new spike times; and, if the run had to stop (non-finite state, spikes faster than
+        spike time), or with ``points`` at most that many of those rows per call (min/max of v per bucket, so every
+        spike peak survives); the new spike times; and, if the run had to stop (non-finite state, spikes faster than
         the rate guard), ``halted`` with the reason."""
         self.target += duration_ms
         times, rows, spikes = [], [], []
