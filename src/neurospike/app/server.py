@@ -139,7 +139,10 @@ def session_config(simulation: LiveSimulation, speed: float) -> dict:
 
 def _numbers(values) -> str:
     """A JSON array of floats with 7 significant digits (half the bytes of json.dumps's full precision)."""
-    return "[" + ",".join("null" if not math.isfinite(x) else f"{x:.7g}" for x in np.asarray(values).tolist()) + "]"
+    values = np.asarray(values, dtype=float)
+    if np.all(np.isfinite(values)):  # one formatting call for the whole array: half the time of one per number
+        return ("[" + ",".join(["%.7g"] * len(values)) + "]") % tuple(values.tolist())
+    return "[" + ",".join("null" if not math.isfinite(x) else f"{x:.7g}" for x in values.tolist()) + "]"
 
 
 def chunk_message(simulation: LiveSimulation, out: dict, revision: int, speed: float) -> str:
