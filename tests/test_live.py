@@ -1,12 +1,14 @@
 """The live neuron (:mod:`neurospike.live`) advanced frame by frame, against independent truth.
 
-Proved: LIF spike times across uneven frames and 128-step chunks match the closed form (refractory periods held
-at v_reset, also across chunk joins); frames add up to the uniform grid with the rounding carried; a chunked
-integer-order run equals one ``simulate()`` run; fractional fast-l1 in chunks equals the direct L1 sum
-(``simulate(method="l1")``) and, after slider moves, a direct L1 sum written here in numpy; sliders (I,
-parameters, alpha, dt) never recompile and take effect exactly (LIF interspike intervals in closed form); bad
-values raise with the value named; a non-finite state halts until reset; the firing rate counts the last second;
-spike memory is bounded; the phase plane's curves are the models' own formulas.
+Proved: LIF spike times across uneven frames match the closed form (refractory periods held at v_reset, also
+across frame joins); frames add up to the uniform grid with the rounding carried; integer-order frames equal one
+``simulate()`` run (Izhikevich; Hodgkin-Huxley at dt 0.01 with spikes across frame joins); fractional fast-l1 in
+frames equals one fast-l1 run, the direct L1 sum (``simulate(method="l1")``) and, after slider moves, a direct L1
+sum written here in numpy; a frame is one compiled call, frame sizes within a bucket and sliders (I, parameters,
+alpha, dt within its class) never recompile and take effect exactly (LIF interspike intervals in closed form); the
+page's thinned frames are the min/max rows of each bucket (numpy here) and keep every spike peak; bad values
+raise with the value named; a non-finite state halts until reset; the firing rate counts the last second; spike
+memory is bounded; the phase plane's curves are the models' own formulas.
 
 LIF (C = 1 nF, g_L = 0.1 µS, E_L = v_reset = −70 mV, v_th = −50 mV): for constant I, v_∞ = E_L + I/g_L and
 τ = C/g_L, and from v_a the membrane reaches v_b after τ ln((v_∞ − v_a)/(v_∞ − v_b)).
@@ -22,10 +24,11 @@ from scipy.special import gamma
 import neurospike as ns
 from neurospike import compiled as compiled_module
 from neurospike import currents, live
+from neurospike.solvers import fractional
 from neurospike.errors import NeurospikeError
 from neurospike.live import LiveSimulation
 
-FRAME = 33.3  # ms per frame: 333 steps at dt 0.1 (chunks of 128, 128, 77), 133.2 at dt 0.25
+FRAME = 33.3  # ms per frame: 333 steps at dt 0.1, 133.2 at dt 0.25
 LIF = {"C": 1.0, "g_L": 0.1, "E_L": -70.0, "v_th": -50.0, "v_reset": -70.0, "t_ref": 0.0}
 
 
@@ -57,15 +60,17 @@ def frame_nodes(out):
     return nodes(out["t"], out["y"], out["spikes"])
 
 
-# 1. LIF against the closed form, across chunks and frames
+# 1. LIF against the closed form, across frames
 
-def test_lif_live_rk4_spike_times_match_the_closed_form_across_chunks_and_frames():
+def test_lif_live_rk4_spike_times_match_the_closed_form_across_frames():
     simulation = LiveSimulation(model="lif")  # preset tonic: I = 2.5 nA, v_∞ = −45 mV, τ = 10 ms
     assert (simulation.method, simulation.dt, simulation.amplitude) == ("rk4", 0.1, 2.5)
     simulation.set_value("t_ref", 2.0)
-    t, y, spikes, _ = run_frames(simulation, 12)  # 399.6 ms
     rise = 10.0 * math.log(5.0)  # τ ln((v_∞ − v_reset)/(v_∞ − v_th))
     exact = rise + np.arange(22) * (2.0 + rise)
+    joins = np.round(exact[1::2] + 1.0, 1)  # 12 uneven frames, each join 1 ms into a refractory period
+    outputs = [simulation.advance(length) for length in np.diff(np.concatenate([[0.0], joins, [399.6]]))]
+    t, y, spikes = (np.concatenate([o[key] for o in outputs]) for key in ("t", "y", "spikes"))
     assert exact[-1] < t[-1] < exact[-1] + 2.0 + rise
     assert len(spikes) == len(exact)
     np.testing.assert_allclose(spikes, exact, rtol=0, atol=1e-6)  # measured 2.7e-8 ms
@@ -81,9 +86,7 @@ def test_lif_live_rk4_spike_times_match_the_closed_form_across_chunks_and_frames
     held = np.any([(t > s + 1e-9) & (t < s + 2.0 - 1e-9) for s in exact], axis=0)
     assert held.sum() == 22 * 20  # 2 ms windows not starting on a node: 20 nodes each
     np.testing.assert_array_equal(y[held, 0], -70.0)
-    # the run really splits refractory periods at chunk joins (chunks of 128 steps inside frames of 333)
-    joins = 0.1 * np.array([333 * k + j for k in range(12) for j in (0, 128, 256)])
-    assert sum(np.any((joins > s) & (joins < s + 2.0)) for s in exact) >= 3
+    assert sum(np.any((joins > s) & (joins < s + 2.0)) for s in exact) == 11  # the joins split refractory periods
 
 
 # 2. frames add up to the grid
@@ -111,10 +114,10 @@ def test_frames_add_up_to_the_uniform_grid_and_the_rounding_carries():
     assert np.all(np.abs(np.diff(t) - dt) < 1e-9)
 
 
-# 3. chunked integer-order live run equals one simulate() run
+# 3. integer-order live frames equal one simulate() run
 
 @pytest.mark.parametrize("method", ["euler", "rk4", "backward-euler"])
-def test_chunked_live_run_equals_one_simulate_run(method):
+def test_live_frames_equal_one_simulate_run(method):
     simulation = LiveSimulation(model="izhikevich", preset="tonic_spiking", method=method)
     t, y, spikes, _ = run_frames(simulation, 10)
     run = ns.simulate("izhikevich", preset="tonic_spiking", method=method, dt=simulation.dt, t_end=simulation.t,
@@ -128,19 +131,18 @@ def test_chunked_live_run_equals_one_simulate_run(method):
     np.testing.assert_allclose(spikes, run.spikes, rtol=0, atol=1e-9)
 
 
-# 4. fractional: fast-l1 in chunks against the direct L1 sum
+# 4. fractional: fast-l1 in frames against the direct L1 sum
 
 def test_fractional_live_fast_l1_matches_the_direct_l1_sum():
     simulation = LiveSimulation(model="lif", fractional=True)
     assert simulation.method == "fast-l1"
     simulation.set_value("alpha", 0.7)
     simulation.set_value("I", 5.0)
-    simulation.set_value("t_ref", 2.0)  # the refractory end rides across chunks too
+    simulation.set_value("t_ref", 2.0)  # the refractory end rides across frames too
     outputs = []
     for frame in range(1, 10):
         outputs.append(simulation.advance(FRAME))
-        # whole 128-step chunks: the overshoot past the frame's end is taken off the next frame
-        assert frame * FRAME - 0.05 <= simulation.t < frame * FRAME + 12.8
+        assert simulation.t == pytest.approx(0.1 * round(frame * FRAME / 0.1), abs=1e-9)
     t = np.concatenate([o["t"] for o in outputs])
     y = np.concatenate([o["y"] for o in outputs])
     spikes = np.concatenate([o["spikes"] for o in outputs])
@@ -201,7 +203,7 @@ def test_integer_order_sliders_never_recompile_and_take_effect_exactly():
     simulation.set_value("I", 5.0)
     simulation.set_value("g_L", 0.2)  # v_∞ = −45 mV, τ = 5 ms: interval 5 ln 5
     simulation.set_value("t_ref", 1.5)
-    simulation.configure(dt=0.05)  # dt is traced too
+    simulation.configure(dt=0.075)  # dt is traced too (444 steps a frame: the same frame size)
     _, _, after, _ = run_frames(simulation, 15)  # the next 499.5 ms
     assert len(compiled_module.CACHE) == compiled
     assert len(after) > len(before) + 15  # the larger input fires more over the same time: 52 against 31
@@ -419,3 +421,95 @@ def test_phase_plane_curves_are_the_models_formulas():
 
     hh = LiveSimulation(model="hh").phase_plane()
     assert (hh["x"], hh["y"], hh["curves"]) == ("v", "n", [])
+
+
+# 10. one compiled call per frame, thinned for the page inside it
+
+def count_calls(monkeypatch):
+    """Replace every compiled executable in the cache by one that counts its calls; returns the count list."""
+    calls = []
+    for key, executable in list(compiled_module.CACHE.items()):
+        monkeypatch.setitem(compiled_module.CACHE, key, lambda *a, run=executable: calls.append(1) or run(*a))
+    return calls
+
+
+@pytest.mark.parametrize("fractional", [False, True], ids=["rk4", "fast-l1"])
+def test_a_frame_is_one_compiled_call_and_frames_of_one_bucket_and_sliders_never_recompile(monkeypatch, fractional):
+    monkeypatch.setattr(compiled_module, "CACHE", {})
+    simulation = LiveSimulation(model="izhikevich", preset="tonic_spiking", dt=0.1, fractional=fractional)
+    simulation.warm_up(26.0, 200)  # 260 steps: the frame size of 65 … 512 steps
+    assert len(compiled_module.CACHE) == 1 and simulation.t == 0.0
+    calls = count_calls(monkeypatch)
+    for k, length in enumerate((26.0, 30.0, 40.0, 51.2, 25.7)):  # 260, 300, 400, 512 and 257 steps
+        simulation.set_value("I", 10.0 + k)
+        simulation.set_value("d", 6.0 + k)
+        if fractional:
+            simulation.set_value("alpha", 0.7 + 0.05 * k)
+        out = simulation.advance(length, 200)
+        assert len(calls) == k + 1 and len(compiled_module.CACHE) == 1
+        assert 0 < len(out["t"]) <= 200
+    assert simulation.t == pytest.approx(172.9, abs=1e-9)
+    simulation.advance(60.0, 200)  # 600 steps: the next size (4096), compiled once
+    simulation.advance(70.0, 200)
+    assert len(compiled_module.CACHE) == 2
+
+
+def decimated(t, v, points):
+    """The page's rows by numpy: the first min and first max of v in each of points/2 buckets of ceil(m /
+    (points/2)) rows, in time order (all rows when they fit)."""
+    m = len(v)
+    if m <= points:
+        return np.arange(m)
+    width = -(-m // (points // 2))
+    keep = [start + f(v[start:start + width]) for start in range(0, m, width) for f in (np.argmin, np.argmax)]
+    return np.unique(keep)
+
+
+@pytest.mark.parametrize("model, preset, dt, length", [
+    pytest.param("hh", "tonic", 0.01, 25.0, id="hh-1x"),
+    pytest.param("izhikevich", "tonic_spiking", 0.1, 250.0, id="izhikevich-10x"),
+    pytest.param("izhikevich", "tonic_spiking", 0.1, 10.0, id="izhikevich-fits")])
+def test_thinned_frames_are_the_bucket_extremes_and_keep_every_spike_peak(model, preset, dt, length):
+    full, thinned = (LiveSimulation(model=model, preset=preset, dt=dt) for _ in range(2))
+    peaks = 0
+    for _ in range(8):
+        whole, page = full.advance(length), thinned.advance(length, 200)
+        keep = decimated(whole["t"], whole["y"][:, 0], 200)
+        np.testing.assert_array_equal(page["t"], whole["t"][keep])
+        np.testing.assert_array_equal(page["y"], whole["y"][keep])
+        np.testing.assert_array_equal(page["spikes"], whole["spikes"])
+        for spike in whole["spikes"]:  # the top of each spike (HH: the action potential's peak) is drawn
+            near = np.abs(whole["t"] - spike) < 1.0
+            assert np.max(whole["y"][near, 0]) in page["y"][:, 0]
+            peaks += 1
+    assert peaks >= 4 and full.t == thinned.t
+    if length == 10.0:
+        assert len(page["t"]) == len(whole["t"]) < 200  # a frame that fits is sent whole
+
+
+def test_hodgkin_huxley_frames_equal_one_simulate_run_with_spikes_across_frame_joins():
+    simulation = LiveSimulation(model="hh", preset="tonic", method="rk4", dt=0.01)
+    run = ns.simulate("hh", preset="tonic", method="rk4", dt=0.01, t_end=300.0,
+                      current=currents.constant(simulation.amplitude), events="located")
+    assert run.status == "success" and len(run.spikes) >= 15
+    # uneven frames joined 0.05 ms after every other spike's crossing (on its upstroke) or 0.3 ms before it
+    joins = np.round(np.sort(np.concatenate([run.spikes[1::4] + 0.05, run.spikes[3::4] - 0.3])), 2)
+    outputs = [simulation.advance(length) for length in np.diff(np.concatenate([[0.0], joins, [300.0]]))]
+    t, y, spikes = (np.concatenate([o[key] for o in outputs]) for key in ("t", "y", "spikes"))
+    assert len(joins) >= 7 and len(spikes) == len(run.spikes)
+    np.testing.assert_allclose(t, run.t[1:], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(y, run.y[1:], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(spikes, run.spikes, rtol=0, atol=1e-9)
+
+
+def test_fast_l1_frames_equal_one_fast_l1_run():
+    simulation = LiveSimulation(model="izhikevich", preset="tonic_spiking", fractional=True, dt=0.1)
+    t, y, spikes, _ = run_frames(simulation, 9)
+    steps = round(simulation.t / 0.1)
+    params = simulation.params
+    one = fractional.run_l1(simulation.model, params, currents.constant(simulation.amplitude),
+                            simulation._start(), np.full(2, live.DEFAULT_ALPHA), 0.0, 0.1, steps, history="soe",
+                            horizon=live.HORIZON_STEPS)
+    assert len(spikes) == len(one["spike_times"]) >= 4
+    np.testing.assert_allclose(nodes(t, y, spikes)[1], one["y"][1:], rtol=1e-12, atol=1e-12)  # measured: identical
+    np.testing.assert_allclose(spikes, one["spike_times"], rtol=0, atol=1e-11)  # measured 3e-14 ms

@@ -1,14 +1,21 @@
-"""One neuron running live, for the browser app: advanced chunk by chunk with the project's own compiled loops.
+"""One neuron running live, for the browser app: each frame advanced in one compiled call of the project's own
+loops, which also thins the frame to the points the page draws.
 
 Integer order: :func:`neurospike.solvers.fixed_step.run`, the loop every fixed-step method uses (located spike
-events, refractory periods, the rate and non-finite guards), over ``CHUNK_STEPS`` steps at a time, its refractory
-end and last spike time carried from chunk to chunk. Fractional order (Caputo, every state of order α): the L1
-scheme with the sum-of-exponentials history (``fast-l1``, :func:`neurospike.solvers.fractional.run_l1`), its
-weights fitted to ``HORIZON_STEPS`` steps and its memory carried from chunk to chunk: O(1) work and memory per
-step however long the session runs (the direct L1 sum grows with every step, so it cannot run live).
+events, refractory periods, the rate and non-finite guards), its refractory end and last spike time carried from
+frame to frame. Fractional order (Caputo, every state of order α): the L1 scheme with the sum-of-exponentials
+history (``fast-l1``, :func:`neurospike.solvers.fractional.l1_loop`), its weights fitted to ``HORIZON_STEPS``
+steps and its memory carried from frame to frame: O(1) work and memory per step however long the session runs
+(the direct L1 sum grows with every step, so it cannot run live).
 
-Parameters, the input amplitude, α and dt are traced arguments: moving a slider never recompiles. The input is
-the constant amplitude of the ``I`` slider. Memory per session is bounded: the recent spike times only.
+A frame's step count is traced: the loop is compiled for a size of 64, 512, 4096 or 32768 steps (``frame_size``;
+a longer advance runs several calls) and runs only the steps asked for. In the same call the spikes' states just
+before and after each reset are merged in at the spike times and, for the page, the rows thinned to ``points``
+(the min and max of v in each of points/2 buckets, so every spike peak survives).
+
+Parameters, the input amplitude, α and dt are traced arguments: moving a slider never recompiles (a frame of
+another size, or a dt in another power-of-two class, ``block_spikes``, compiles once). The input is the constant
+amplitude of the ``I`` slider. Memory per session is bounded: the recent spike times only.
 """
 
 from __future__ import annotations
@@ -18,27 +25,44 @@ import copy
 import math
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from . import currents, models
 from . import methods as registry
+from .compiled import run_compiled
 from .errors import NeurospikeError, closest
 from .simulate import DEFAULT_MAX_RATE_HZ
 from .solvers import fixed_step, fractional
-from .trajectory import merge_spikes
 
 LIVE_METHODS = registry.names(live=True, fractional=False)
 FRACTIONAL_LIVE_METHODS = registry.names(live=True, fractional=True)
-CHUNK_STEPS = 128  # steps per compiled call (<= fixed_step.BLOCK: one block)
+MIN_FRAME_STEPS = 64  # the smallest compiled frame; the sizes go up by FRAME_SIZE_RATIO
+FRAME_SIZE_RATIO = 8  # few sizes, so few compiles (steps cost nothing beyond the frame's own; rows are cheap)
+MAX_FRAME_STEPS = MIN_FRAME_STEPS * FRAME_SIZE_RATIO**3  # 32768, the largest (a longer advance runs several)
 HORIZON_STEPS = 10**7  # fast-l1 weights fit this many steps (1000 s at dt 0.1 ms; 200 exponentials)
 DEFAULT_ALPHA = 0.8
 ALPHA_RANGE = (0.3, 0.99)  # α = 1 is the integer-order model; fast-l1 has no modes there (another compiled shape)
 DT_RANGE = (0.001, 0.5)  # ms
 RATE_WINDOW_MS = 1000.0
 SPIKES_KEPT = int(RATE_WINDOW_MS * DEFAULT_MAX_RATE_HZ / 1000.0)  # the firing rate's window at the rate guard
-# spikes one compiled chunk can hold: the rate guard's rate over the longest chunk (dt 0.5 ms), not dt-dependent
-CHUNK_SPIKES = int(math.ceil(CHUNK_STEPS * DT_RANGE[1] * DEFAULT_MAX_RATE_HZ / 1000.0)) + 2
 INPUT_HEADROOM = 3.0  # the I slider spans ± this many times the preset's input
+
+
+def frame_size(steps: int) -> int:
+    """The compiled size of a frame of ``steps`` steps: the first of 64, 512, 4096, 32768 that holds them."""
+    size = MIN_FRAME_STEPS
+    while size < steps:
+        size *= FRAME_SIZE_RATIO
+    return size
+
+
+def block_spikes(size: int, dt: float) -> int:
+    """Spikes one block of the integer-order loop can hold: the rate guard's rate over the block's time at the
+    power of two at or above ``dt`` (so the dts of one class share a compiled frame), plus 2."""
+    dt_class = 2.0 ** math.ceil(math.log2(dt))
+    return int(math.ceil(min(size, fixed_step.BLOCK) * dt_class * DEFAULT_MAX_RATE_HZ / 1000.0)) + 2
 
 
 def preset_input(model, preset) -> float:
@@ -61,20 +85,87 @@ def input_range(model, preset) -> tuple[float, float]:
     return -span, span
 
 
-def decimate(values: np.ndarray, key: int, points: int) -> np.ndarray:
-    """Row indices keeping at most ``points`` rows of ``values`` (m, n): the min and max of column ``key`` in
-    each of points/2 consecutive buckets, in time order, so every spike peak survives."""
-    m = values.shape[0]
-    if m <= points:
-        return np.arange(m)
+def frame_rows(times, trace, spike_times, before, after, kept, last_good, points):
+    """Inside a compiled frame: the rows it returns. ``times`` (S,) and ``trace`` (S, n): the nodes after each
+    step, the first ``kept`` of them valid; ``spike_times`` (K,) in time order where finite (NaN elsewhere), with
+    the states ``before``/``after`` each reset; spikes after ``last_good`` (a halted run's last good node) are
+    dropped. Returns (row times, row states, row count, spike times, spike count): the nodes with each spike's two
+    states inserted at its time (before the node at or after it), all of them (``points`` None) or at most
+    ``points`` (the min and max of v in each of points/2 equal buckets, in time order, so every spike peak
+    survives); the spike times compacted to the front."""
+    size, n = trace.shape
+    capacity = spike_times.shape[0]
+    spiked = jnp.isfinite(spike_times) & (spike_times <= last_good)
+    count = jnp.sum(spiked)
+    slot = jnp.where(spiked, jnp.cumsum(spiked) - 1, capacity)
+    spike_times = jnp.full((capacity,), jnp.inf).at[slot].set(spike_times, mode="drop")
+    before, after = (jnp.zeros((capacity, n)).at[slot].set(states, mode="drop") for states in (before, after))
+    step = jnp.arange(size)
+    position = jnp.searchsorted(jnp.where(step < kept, times, jnp.inf), spike_times, side="left")
+    position = jnp.where(jnp.arange(capacity) < count, position, size + 1)  # unused slots: dropped below
+    shift = jnp.zeros((size + 1,), dtype=position.dtype).at[position].add(2, mode="drop")
+    total = max(size + 2 * capacity, points or 0)  # unused nodes and spike slots go to row ``total``: dropped
+    node_row = jnp.where(step < kept, step + jnp.cumsum(shift)[:size], total)
+    spike_row = jnp.where(position <= size, position + 2 * jnp.arange(capacity), total)
+    row_times, rows = jnp.full((total,), jnp.inf), jnp.zeros((total, n))
+    placed = ((node_row, times, trace), (spike_row, spike_times, before), (spike_row + 1, spike_times, after))
+    for index, t, y in placed:
+        row_times, rows = row_times.at[index].set(t, mode="drop"), rows.at[index].set(y, mode="drop")
+    m = kept + 2 * count
+    if points is not None:
+        keep, m = thin(rows[:, 0], m, points)
+        row_times, rows = row_times[keep], rows[keep]
+    return row_times, rows, m, spike_times, count
+
+
+def thin(values, m, points):
+    """Row indices (``points``,) keeping at most ``points`` of the first ``m`` rows of ``values``: all of them
+    when they fit, else the first min and the first max in each of points/2 consecutive buckets of ceil(m /
+    (points/2)) rows, in time order; and how many are kept (the rest of the indices are padding)."""
+    total = values.shape[0]
     buckets = points // 2
-    width = -(-m // buckets)
-    column = values[:, key]
-    low = np.concatenate([column, np.full(buckets * width - m, np.inf)]).reshape(buckets, width)
-    high = np.concatenate([column, np.full(buckets * width - m, -np.inf)]).reshape(buckets, width)
-    start = width * np.arange(buckets)
-    keep = np.concatenate([start + np.argmin(low, axis=1), start + np.argmax(high, axis=1)])
-    return np.unique(keep[keep < m])
+    row = jnp.arange(total)
+    width = jnp.maximum(1, -(-m // buckets))
+    bucket = jnp.where(row < m, row // width, buckets)  # rows past m: a bucket of their own, dropped
+    ends = []
+    for reduce in (jax.ops.segment_min, jax.ops.segment_max):
+        extreme = reduce(values, bucket, num_segments=buckets + 1)
+        ends.append(jax.ops.segment_min(jnp.where(values == extreme[bucket], row, total), bucket,
+                                        num_segments=buckets + 1)[:buckets])
+    keep = jnp.sort(jnp.concatenate(ends))
+    keep = jnp.where((keep < m) & jnp.concatenate([jnp.array([True]), keep[1:] != keep[:-1]]), keep, total)
+    keep = jnp.sort(keep)
+    fits = m <= points
+    indices = jnp.where(fits, jnp.arange(points), jnp.pad(keep, (0, points - keep.shape[0]), constant_values=total))
+    return jnp.minimum(indices, total - 1), jnp.where(fits, m, jnp.sum(keep < total))
+
+
+def integer_frame(config, params, current, y0, t, dt, steps, min_interval, carried, size, points):
+    """One frame of the fixed-step loop: ``steps`` (traced) steps of ``dt`` from ``t`` in a loop compiled for
+    ``size``; the frame's rows (:func:`frame_rows`), the last good node's time and state, and the final status."""
+    nodes = t + dt * jnp.minimum(jnp.arange(size + 1), steps)
+    trace, spikes, _, status = fixed_step.run(config, params, current, y0, nodes, min_interval, carried, steps=steps)
+    # the loop halts at the start of the failing step (a rate halt: at the spike): the last good node
+    last_good = jnp.where(status["halted"], status["halt_time"], jnp.inf)
+    kept = jnp.where(status["halted"], jnp.sum((nodes[1:] <= last_good + 1e-9 * dt) & (jnp.arange(size) < steps)),
+                     steps)
+    spike_times, before, after = (buffer.reshape(-1, *buffer.shape[2:]) for buffer in spikes)
+    rows = frame_rows(nodes[1:], trace, spike_times, before, after, kept, last_good, points)
+    return rows, nodes[kept], jnp.where(kept > 0, trace[jnp.maximum(kept - 1, 0)], y0), status
+
+
+def fractional_frame(model, size, points, params, current, y0, constants, scale, t, dt, resume, steps):
+    """One frame of fast-l1 (implicit, located spikes): ``steps`` (traced) steps in a loop compiled for ``size``;
+    the frame's rows (:func:`frame_rows`), the last good node's time and state, the halt time (NaN: none) and
+    the history to resume from."""
+    trace, _, memory, spike_time, before, after, halt_time, refractory_end = fractional.l1_loop(
+        model, size, True, True, "soe", params, current, y0, constants, scale, t, dt, resume, steps)
+    times = t + dt * jnp.arange(1, size + 1)
+    halted = ~jnp.isnan(halt_time)
+    last_good = jnp.where(halted, halt_time - dt, jnp.inf)  # halt_time: the first non-finite node
+    kept = jnp.where(halted, jnp.sum((times <= last_good + 1e-9 * dt) & (jnp.arange(size) < steps)), steps)
+    rows = frame_rows(times, trace[1:], spike_time, before, after, kept, last_good, points)
+    return rows, t + dt * kept, trace[kept], halt_time, (memory, refractory_end)
 
 
 class LiveSimulation:
@@ -154,18 +245,20 @@ class LiveSimulation:
         else:
             self.params[name] = float(value)
 
-    def advance(self, duration_ms: float) -> dict[str, Any]:
-        """Run ``duration_ms`` more simulated time (whole chunks; the rounding is carried to the next call).
-        Returns the times ``t`` (m,) and states ``y`` (m, n): the state after each step, and at each spike the
-        states just before and after it (two rows at the spike time); the new spike times; and, if the run had to
-        stop (non-finite state, spikes faster than the rate guard), ``halted`` with the reason."""
+    def advance(self, duration_ms: float, points: int | None = None) -> dict[str, Any]:
+        """Run ``duration_ms`` more simulated time (whole steps; the rounding is carried to the next call), in one
+        compiled call (``MAX_FRAME_STEPS`` steps at most per call). Returns the times ``t`` (m,) and states ``y``
+        (m, n): the state after each step, and at each spike the states just before and after it (two rows at the
+        spike time), or with ``points`` at most that many of those rows per call (min/max of v per bucket, so every
+        spike peak survives); the new spike times; and, if the run had to stop (non-finite state, spikes faster than
+        the rate guard), ``halted`` with the reason."""
         self.target += duration_ms
         times, rows, spikes = [], [], []
         while self.halted is None:
             steps = round((self.target - self.t) / self.dt)
             if steps <= 0:
                 break
-            t, y, new_spikes = self._fractional_chunk() if self.fractional else self._chunk(min(steps, CHUNK_STEPS))
+            t, y, new_spikes = self._frame(min(steps, MAX_FRAME_STEPS), points)
             times.append(t)
             rows.append(y)
             spikes.append(new_spikes)
@@ -229,58 +322,41 @@ class LiveSimulation:
     def _traced_params(self):  # numpy scalars: a compiled call takes them as they are (jnp.asarray dispatches)
         return {k: np.float64(v) for k, v in self.params.items()}
 
-    def _chunk(self, steps: int):
-        """``steps`` <= CHUNK_STEPS steps of the integer-order loop; the compiled chunk's remaining steps have
-        length 0 (so every frame advances exactly its share of time with one compiled form)."""
-        scheme = registry.get(self.method).scheme
-        config = fixed_step.LoopConfig.for_model(self.model, scheme, "located", CHUNK_SPIKES)
-        nodes = self.t + self.dt * np.minimum(np.arange(CHUNK_STEPS + 1), steps)
-        min_interval = np.float64(1000.0 / DEFAULT_MAX_RATE_HZ)
-        carried = {k: np.float64(v) for k, v in self.carried.items()}
-        args = (self._traced_params(), currents.constant(np.float64(self.amplitude)), np.asarray(self.y, float),
-                nodes, min_interval, carried)
-        trace, spikes, counts, status, _, _ = registry.run_loop(fixed_step.run, config, args)
-        trace = np.asarray(trace)[:steps]
-        count = int(np.asarray(counts)[0])
-        spike_times, before, after = (np.asarray(buffer)[0, :count] for buffer in spikes)
-        times = nodes[1:steps + 1]
-        code = int(status["halt_code"])
-        self.carried = {"refractory_end": float(status["refractory_end"]), "last": float(status["last"])}
-        if code != fixed_step.OK:
-            self.halted = self._halt_message(code, float(status["halt_time"]))
-        # the loop halts at the start of the failing step: the node there is the last good state
-        return self._keep(times, trace, spike_times, before, after, float(status["halt_time"]))
+    def _frame(self, steps: int, points: int | None):
+        """``steps`` steps in one compiled call; the new state, carried status and halt taken from it. Returns
+        the frame's rows (times, states) and spike times (:func:`frame_rows`)."""
+        size = frame_size(steps)
+        current = currents.constant(np.float64(self.amplitude))
+        if self.fractional:
+            orders = np.full(self.model.n_states, self.alpha)
+            args = (*fractional.l1_arguments(self.params, current, self.y, orders, self.t, self.dt, "soe",
+                                             fractional.FAST_L1_TOLERANCE, HORIZON_STEPS, self.memory),
+                    np.int64(steps))
+            model = self.model
+            outputs, _, _ = run_compiled(lambda *a: fractional_frame(model, size, points, *a),
+                                         (model.derivatives, model.spike, model.states, size, points), args)
+            rows, t, y, halt_time, self.memory = outputs
+            if not np.isnan(halt_time):
+                self.halted = self._halt_message(fixed_step.NON_FINITE, float(halt_time))
+        else:
+            scheme = registry.get(self.method).scheme
+            config = fixed_step.LoopConfig.for_model(self.model, scheme, "located", block_spikes(size, self.dt))
+            args = (self._traced_params(), current, np.asarray(self.y, float), np.float64(self.t),
+                    np.float64(self.dt), np.int64(steps), np.float64(1000.0 / DEFAULT_MAX_RATE_HZ),
+                    {k: np.float64(v) for k, v in self.carried.items()})
+            rows, t, y, status, _, _ = registry.run_loop(integer_frame, config, args, size, points)
+            self.carried = {"refractory_end": float(status["refractory_end"]), "last": float(status["last"])}
+            if int(status["halt_code"]) != fixed_step.OK:
+                self.halted = self._halt_message(int(status["halt_code"]), float(status["halt_time"]))
+        self.t, self.y = float(t), np.asarray(y)
+        row_times, row_states, m, spike_times, count = (np.asarray(part) for part in rows)
+        return row_times[:m], row_states[:m], spike_times[:count]
 
-    def _keep(self, times, trace, spike_times, before, after, last_good):
-        """Take a chunk's nodes (up to ``last_good``, the last good node of a halted run; NaN: all) as the new
-        state; return them with each spike's states just before and after its reset inserted at the spike time
-        (so a plotted spike reaches its peak)."""
-        if np.isfinite(last_good):
-            keep = times <= last_good + 1e-9 * self.dt
-            times, trace = times[keep], trace[keep]
-            fired = spike_times <= last_good
-            spike_times, before, after = spike_times[fired], before[fired], after[fired]
-        if len(times):
-            self.t, self.y = float(times[-1]), trace[-1]
-        times, trace = merge_spikes(times, trace, spike_times, before, after)
-        return times, trace, spike_times
-
-    def warm_up(self):
-        """Compile this solver's chunk now (one chunk run and discarded), so pressing play starts at once."""
-        scratch = copy.copy(self)  # a chunk rebinds the state's attributes, so the copy's run leaves self as it was
-        scratch._fractional_chunk() if scratch.fractional else scratch._chunk(1)
-
-    def _fractional_chunk(self):
-        """One chunk of fast-l1 (a whole CHUNK_STEPS: the uniform grid cannot shorten steps; the overshoot is
-        taken off the next frame)."""
-        orders = np.full(self.model.n_states, self.alpha)
-        out = fractional.run_l1(self.model, self.params, currents.constant(self.amplitude), self.y, orders, self.t,
-                                self.dt, CHUNK_STEPS, history="soe", horizon=HORIZON_STEPS, resume=self.memory)
-        self.memory = out["resume"]
-        if out["status"] != "success":
-            self.halted = self._halt_message(fixed_step.NON_FINITE, out["halt_time"])
-        return self._keep(out["t"][1:], out["y"][1:], out["spike_times"], out["before"], out["after"],
-                          out["halt_time"] - self.dt)  # halt_time: the first non-finite node
+    def warm_up(self, duration_ms: float = 25.0, points: int | None = None):
+        """Compile the frame that ``advance(duration_ms, points)`` would run now (one frame run on a copy and
+        discarded), so pressing play starts at once."""
+        steps = min(max(1, round(duration_ms / self.dt)), MAX_FRAME_STEPS)
+        copy.copy(self)._frame(steps, points)  # a frame rebinds the state's attributes: self stays as it was
 
     def _halt_message(self, code, when):
         if code == fixed_step.NON_FINITE:

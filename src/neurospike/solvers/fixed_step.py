@@ -241,7 +241,7 @@ def _forced_at(forced, i):
     return None if forced is None else (forced[0][i], forced[1])
 
 
-def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=None, forced=None):
+def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=None, forced=None, steps=None):
     """Integrate over ``nodes`` in blocks of ``BLOCK`` steps. A block is first stepped without event handling;
     only from the first step that needs care (a spike, a non-finite state, a halt) on is a block finished by
     ``_careful_steps``, so the common case costs little more than the bare method
@@ -249,13 +249,16 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=No
 
     ``carried`` continues an earlier run (the live app's chunks): its final status's ``refractory_end`` and
     ``last`` spike time, so a refractory period and the rate guard span the join. ``forced``: None, or (a boolean
-    per step: the step ends at a forced reset, the window in ms; see the module docstring).
+    per step: the step ends at a forced reset, the window in ms; see the module docstring). ``steps``: None (every
+    step of ``nodes``), or a traced count: only the first ``steps`` steps run, in ceil(steps / BLOCK) blocks, so
+    one compiled size serves every shorter run (the live app's frames); the later rows of the trace stay 0.
 
     Returns the trace (one state per node after the first), the spike records per block (NaN-padded, with
     counts) and the final status. Compiled once per (config, shapes); parameters and input are traced."""
     nodes = jnp.asarray(nodes)
     n_steps = nodes.shape[0] - 1
     n_blocks = -(-n_steps // BLOCK)
+    limit = n_steps if steps is None else jnp.minimum(steps, n_steps)
     n = y0.shape[0]
     capacity = config.spike_capacity + MAX_EVENTS_PER_STEP
     carried = carried or {}
@@ -269,7 +272,7 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=No
     def one_block(index, carry):
         status, trace, spikes, counts = carry
         first = index * BLOCK
-        stop = jnp.minimum(first + BLOCK, n_steps)
+        stop = jnp.minimum(first + BLOCK, limit)
         halted = status["halted"]  # then the fast steps would be wasted
         trace = _fast_steps(config, params, current, trace, y0, nodes, jnp.where(halted, stop, first), stop,
                             status["refractory_end"])
@@ -287,7 +290,8 @@ def run(config: LoopConfig, params, current, y0, nodes, min_interval, carried=No
 
         return jax.lax.cond(careful, redo, accept, status, trace, spikes, counts)
 
-    status, trace, spikes, counts = jax.lax.fori_loop(0, n_blocks, one_block, (status, trace, spikes, counts))
+    blocks = n_blocks if steps is None else (limit + BLOCK - 1) // BLOCK
+    status, trace, spikes, counts = jax.lax.fori_loop(0, blocks, one_block, (status, trace, spikes, counts))
     return trace, spikes, counts, status
 
 

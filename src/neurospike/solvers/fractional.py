@@ -478,9 +478,13 @@ def l1_step(model, n_steps, implicit, located, history, t0, dt):
     return advance, splits
 
 
-def l1_loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt, resume=None):
+def l1_loop(model, n_steps, implicit, located, history, params, current, y0, constants, scale, t0, dt, resume=None,
+            steps=None):
     """The compiled time loop; returns the trace, the per-step spike records (NaN where none) and the halt time.
-    ``resume`` = (history memory, refractory end) is where the soe history starts (None for direct)."""
+    ``resume`` = (history memory, refractory end) is where the soe history starts (None for direct). ``steps``:
+    None (all ``n_steps``), or a traced count: only steps 1 … ``steps`` run (the later rows stay 0), so one
+    compiled size serves every shorter run (the live app's frames)."""
+    last = n_steps if steps is None else steps
     n = y0.shape[0]
     advance, splits = l1_step(model, n_steps, implicit, located, history, t0, dt)
 
@@ -504,10 +508,10 @@ def l1_loop(model, n_steps, implicit, located, history, params, current, y0, con
     carry = (trace, y0, memory, jnp.full((n_steps,), jnp.nan), jnp.full((n_steps, n), jnp.nan),
              jnp.full((n_steps, n), jnp.nan), jnp.asarray(jnp.nan), refractory_end)
     if not splits:
-        return jax.lax.fori_loop(1, n_steps + 1, lambda step, carry: body(step, carry)[0], carry)
+        return jax.lax.fori_loop(1, last + 1, lambda step, carry: body(step, carry)[0], carry)
     # y_prev, the soe memory (a plain attempt shifts it; the direct memory's write is overwritten), halt time and
     # refractory end are restored when an attempt finds a split
-    return run_split_steps(body, n_steps, carry, {1, 6, 7} | ({2} if history == "soe" else set()))
+    return run_split_steps(body, last, carry, {1, 6, 7} | ({2} if history == "soe" else set()))
 
 
 def run_split_steps(body, n_steps, carry, kept):
@@ -644,20 +648,27 @@ def run_l1(model, params, current, y0, alpha, t0, dt, n_steps, *, implicit=True,
     if int(horizon) != horizon or horizon < n_steps:
         raise NeurospikeError(f"horizon={horizon!r} must be an integer >= n_steps={n_steps}")
 
-    constants = (direct_constants if history == "direct" else soe_constants)(alpha, int(horizon), tolerance)
-    if history == "soe" and resume is None:  # a fresh run starts from an empty memory (one compiled form for both)
-        resume = (soe_memory(len(alpha), constants[1].shape[1]), jnp.asarray(-jnp.inf, dtype=jnp.float64))
-    scale = dt ** alpha * gamma(2.0 - alpha)
-    # numpy arguments: the compiled call takes them as they are (jnp.asarray would dispatch one op each)
-    args = ({k: np.float64(v) for k, v in params.items()}, current, np.asarray(y0, dtype=float),
-            tuple(np.asarray(c, dtype=float) for c in constants), np.asarray(scale, dtype=float), np.float64(t0),
-            np.float64(dt), resume)
+    args = l1_arguments(params, current, y0, alpha, t0, dt, history, tolerance, int(horizon), resume)
     loop = lambda *a: l1_loop(model, n_steps, bool(implicit), events == "located", history, *a)  # noqa: E731
     outputs, compile_time, run_time = run_compiled(
         loop, (model.derivatives, model.spike, model.states, n_steps, bool(implicit), events, history), args)
     trace, _, memory, spike_time, before, after, halt_time, refractory_end = outputs
     result = run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time)
     return dict(result, resume=(memory, refractory_end) if history == "soe" else None)
+
+
+def l1_arguments(params, current, y0, alpha, t0, dt, history, tolerance, horizon, resume=None):
+    """The traced arguments of :func:`l1_loop` after its static ones (checked inputs; ``alpha`` per state): the
+    history constants fitted to ``horizon`` steps, Δt^α Γ(2 − α), and for the soe history ``resume`` or an empty
+    memory (a fresh run and a continued one share one compiled form)."""
+    constants = (direct_constants if history == "direct" else soe_constants)(alpha, horizon, tolerance)
+    if history == "soe" and resume is None:
+        resume = (soe_memory(len(alpha), constants[1].shape[1]), jnp.asarray(-jnp.inf, dtype=jnp.float64))
+    scale = dt ** alpha * gamma(2.0 - alpha)
+    # numpy arguments: the compiled call takes them as they are (jnp.asarray would dispatch one op each)
+    return ({k: np.float64(v) for k, v in params.items()}, current, np.asarray(y0, dtype=float),
+            tuple(np.asarray(c, dtype=float) for c in constants), np.asarray(scale, dtype=float), np.float64(t0),
+            np.float64(dt), resume)
 
 
 def run_result(t0, dt, n_steps, trace, spike_time, before, after, halt_time, compile_time, run_time):
