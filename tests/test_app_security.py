@@ -259,7 +259,8 @@ def test_the_cli_prints_one_url_with_the_token_and_the_options_reach_the_app(lau
     code, out, err, app, options = launched(capsys, "--port", port, "--host", "0.0.0.0", "--allow-host", "Box.LAN",
                                             "--allow-origin", "https://proxy.example:8443/", "--token", TOKEN)
     assert code == 0 and err == "" and options == {"host": "0.0.0.0", "port": port, "log_level": "warning",
-                                                   "ws_max_size": 16 * server.MAX_MESSAGE_BYTES}
+                                                   "ws_max_size": 16 * server.MAX_MESSAGE_BYTES,
+                                                   "ws_per_message_deflate": False}
     assert out.count("\n") == 1 and f":{port}/?token={TOKEN} " in out
     client = TestClient(app, base_url=f"http://box.lan:{port}")
     assert client.get("/api/health").status_code == 403

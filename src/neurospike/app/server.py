@@ -47,6 +47,9 @@ from ..live import ALPHA_RANGE, DT_RANGE, FRACTIONAL_LIVE_METHODS, LIVE_METHODS,
     preset_input
 
 FRAME_S = 1.0 / 40.0  # frames a second: above the 30 the page must draw, with room for jitter
+# a frame computed faster than this runs on the event loop: a thread hand-off cost Izhikevich at dt 0.1 ms ~4 % of a
+# core (benchmarks/app.py); a longer one, or the first after a configure (it may compile), runs in a thread
+INLINE_FRAME_S = 0.005
 POINTS_PER_FRAME = 200
 MAX_MESSAGE_BYTES = 4096
 MAX_MESSAGES_PER_SECOND = 50
@@ -293,7 +296,8 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
             return
         key = id(websocket)
         sessions.add(key)
-        live = {"simulation": LiveSimulation(), "playing": False, "speed": 1.0, "revision": 0, "configured": 0}
+        live = {"simulation": LiveSimulation(), "playing": False, "speed": 1.0, "revision": 0, "configured": 0,
+                "frame_s": math.inf}  # how long the last frame took; inf: not measured since the last configure
         lock = asyncio.Lock()  # a message never changes the neuron while a frame is being computed
         arrivals: list[float] = []
 
@@ -365,6 +369,7 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
                 if message.speed is not None:
                     live["speed"] = message.speed
                 live["revision"] += 1
+                live["frame_s"] = math.inf  # the next frame may compile: off the event loop
                 return session_config(simulation, live["speed"])
             return None
 
@@ -373,7 +378,12 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
                 simulation = live["simulation"]
                 speed = frame_speed(simulation, live["speed"])
                 revision = live["revision"]
-                out = await asyncio.to_thread(simulation.advance, 1000.0 * FRAME_S * speed, POINTS_PER_FRAME)
+                began = time.perf_counter()
+                if live["frame_s"] < INLINE_FRAME_S:  # handing a short frame to a thread costs more than it
+                    out = simulation.advance(1000.0 * FRAME_S * speed, POINTS_PER_FRAME)
+                else:  # one that may compile or take long: the event loop goes on (acks, pause)
+                    out = await asyncio.to_thread(simulation.advance, 1000.0 * FRAME_S * speed, POINTS_PER_FRAME)
+                live["frame_s"] = time.perf_counter() - began
             await send(chunk_message(simulation, out, revision, speed))
             if out["halted"]:
                 live["playing"] = False
