@@ -416,7 +416,6 @@ def compare(
     pinn: Optional[List[str]] = typer.Option(None, "--pinn", help=PINN_HELP),
 ) -> None:
     """Several methods at one step against the reference: states at chosen times, spike timing, cost."""
-    reports.check_folder(out)
     options = _pinn_options(pinn, window, splitting)
     params = _assignments(param, "--param", model) or None
     method_names, modes = _items(methods, "--methods", "euler,rk4"), _items(events, "--events", "located,step")
@@ -446,7 +445,6 @@ def convergence(
                               "models MODEL`)."),
 ) -> None:
     """Error against step size for several methods, with the observed orders."""
-    reports.check_folder(out)
     params = _assignments(param, "--param", model) or None
     method_names, steps = _items(methods, "--methods", "euler,rk4"), _numbers(dts, "--dts")
     enable_disk_cache()
@@ -474,7 +472,6 @@ def sweep_alpha(
     current: Optional[str] = typer.Option(None, "--current", help=CURRENT_HELP),
 ) -> None:
     """Firing rate and interspike intervals against the fractional order α (the memory effect on firing)."""
-    reports.check_folder(out)
     params = _assignments(param, "--param", model) or None
     orders = check_alphas(_items(alphas, "--alphas", "0.5,0.7,1.0"))
     enable_disk_cache()
@@ -602,7 +599,6 @@ def paper(
     """Regenerate a study's table and figures (PINN methods against classical solvers and exact solutions)."""
     if name not in PAPERS:
         raise NeurospikeError(f"unknown study {name!r}; studies are {', '.join(PAPERS)}")
-    reports.check_folder(out)
     only = tuple(_items(case, "--case", "lif,hh_tonic")) if case else None
     enable_disk_cache()
     with _progress(f"paper {name}") as progress:
