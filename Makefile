@@ -29,7 +29,9 @@ browser:
 
 # Every test (what CI runs), on both cores; `make check` is the fast loop: the tests not marked slow (PINN
 # training, the paper study, the examples, chromium, the 20 reference presets), under 2 minutes on 2 cores.
-PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
+# --max-worker-restart=0: a worker that crashes ends the run with its test failed; with a restart, pytest-xdist
+# 3.8's loadfile scheduler waits forever for the files the dead worker had already finished.
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0
 test: $(STAMP) browser
 	$(PYTEST)
 

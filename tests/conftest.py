@@ -13,6 +13,19 @@ jax.config.update("jax_compilation_cache_dir", str(Path(__file__).resolve().pare
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def free_compiled_executables():
+    """After each test module, drop the compiled executables it left in jax's caches and neurospike's. Each one
+    holds ~170 memory regions and Linux allows a process 65 530 (vm.max_map_count): a test worker that kept every
+    executable of half the suite died in the XLA compiler with a segmentation fault (neurospike.compiled).
+    Measured: make check took 5 min 22 s with this and 5 min 27 s without."""
+    yield
+    from neurospike import compiled
+
+    compiled.CACHE.clear()
+    jax.clear_caches()
+
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (apt-get install -y chromium); never `playwright install`
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # as in DEVELOPERS.md

@@ -196,7 +196,8 @@ def direct_l1_lif(schedule, dt, t_ref=0.0):
 
 # 5. sliders never recompile, and take effect
 
-def test_integer_order_sliders_never_recompile_and_take_effect_exactly():
+def test_integer_order_sliders_never_recompile_and_take_effect_exactly(monkeypatch):
+    monkeypatch.setattr(compiled_module, "CACHE", {})  # far below MAX_EXECUTABLES: a new compile grows it
     simulation = LiveSimulation(model="lif")
     before = run_frames(simulation, 15)[2]  # 499.5 ms at I = 2.5 nA
     compiled = len(compiled_module.CACHE)
@@ -211,7 +212,8 @@ def test_integer_order_sliders_never_recompile_and_take_effect_exactly():
     np.testing.assert_allclose(np.diff(after), lif_interval(5.0, dict(LIF, g_L=0.2, t_ref=1.5)), rtol=0, atol=1e-6)
 
 
-def test_fractional_sliders_never_recompile_and_take_effect_as_in_the_direct_sum():
+def test_fractional_sliders_never_recompile_and_take_effect_as_in_the_direct_sum(monkeypatch):
+    monkeypatch.setattr(compiled_module, "CACHE", {})
     simulation = LiveSimulation(model="lif", fractional=True)
     simulation.set_value("alpha", 0.7)
     simulation.set_value("I", 5.0)
