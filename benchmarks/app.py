@@ -185,7 +185,7 @@ def main():
     for old, new in zip(before, after):
         for name, r in (("before", old), ("after", new)):
             print(f"| {r['case']} | {name} | {r['updates_per_s']:.1f} | {r['chunks_per_s']:.1f} | "
-                  f"{r['sim_s_per_wall_s']:.3f} | {100 * r['server_cpu']:.0f} % | {latency(r)} |")
+                  f"{r['sim_s_per_wall_s']:.3f} | {100 * r['server_cpu']:.1f} % | {latency(r)} |")
 
 
 if __name__ == "__main__":

@@ -644,6 +644,9 @@ def live_app(
     except OSError as error:
         raise NeurospikeError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     enable_disk_cache()
+    # each frame is one compiled call whose result is read at once: run it on the calling thread, not handed to
+    # jax's dispatch threads (0.1 ms of CPU less per frame, ~0.5 % of a core at 40 frames a second; README)
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
     if host in ("0.0.0.0", "::"):  # every interface: the URL names the machine, which the app then answers to
         name = socket.gethostname()
         allow_hosts.append(name)
