@@ -71,7 +71,7 @@ def cluster():
 
     with Client(address, timeout="60s") as client:
         client.wait_for_workers(2, timeout=120)
-    yield address, processes[1:]
+    yield address
     for process in processes[::-1]:
         for child in psutil.Process(process.pid).children(recursive=True):
             child.kill()
@@ -92,6 +92,19 @@ def _done(store) -> int:
         return 0
 
 
+def _worker_pids(check) -> set[int]:
+    """The pids of the processes that run the tasks, as the scheduler knows them (a nanny's first child is
+    multiprocessing's resource tracker, not the worker)."""
+    return set(check.run_on_scheduler(lambda dask_scheduler: [w.pid for w in dask_scheduler.workers.values()]))
+
+
+def _worker_processes(address) -> list[psutil.Process]:
+    from distributed import Client
+
+    with Client(address, timeout="60s") as check:
+        return [psutil.Process(pid) for pid in sorted(_worker_pids(check))]
+
+
 def _wait_for(condition, timeout=240.0):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -108,13 +121,17 @@ def test_a_local_cluster_gives_the_serial_result(serial, tmp_path):
 
 
 def test_a_worker_killed_mid_sweep_is_replaced_and_the_result_is_the_same(serial, cluster, tmp_path):
-    address, workers = cluster
+    """The workers freeze once a block is done, so the kill lands mid-sweep however fast the blocks run."""
+    address = cluster
     store = tmp_path / "killed.zarr"
+    victim, other = _worker_processes(address)
     client = _cli(store, "--scheduler", address)
     _wait_for(lambda: _done(store) >= 1)
-    victim = psutil.Process(workers[0].pid).children(recursive=True)[0]  # the worker process under its nanny
-    victim.send_signal(signal.SIGKILL)
-    assert _done(store) < 12  # killed mid-sweep
+    for process in (victim, other):
+        process.suspend()
+    assert _done(store) < 12
+    victim.kill()
+    other.resume()
     out, err = client.communicate(timeout=300)
     assert client.returncode == 0, err
     assert "12 block(s) computed, 0 already done" in out
@@ -122,25 +139,33 @@ def test_a_worker_killed_mid_sweep_is_replaced_and_the_result_is_the_same(serial
     from distributed import Client
 
     with Client(address, timeout="60s") as check:  # the nanny started a new worker process in its place
-        check.wait_for_workers(2, timeout=120)
-        assert victim.pid not in set(check.run(os.getpid).values())
+        _wait_for(lambda: len(pids := _worker_pids(check)) == 2 and victim.pid not in pids, 120)
 
 
 def test_a_rerun_after_the_client_died_computes_only_the_missing_blocks(serial, cluster, tmp_path):
-    address, _ = cluster
+    """Blocks take milliseconds once compiled, so a client killed after some blocks could otherwise see the
+    workers finish every block before the scheduler drops them (CI, 28 Nov: 12 of 12 done). The workers are
+    frozen (SIGSTOP) first, the client killed, and once the scheduler holds no task the frozen workers are killed
+    too: the blocks done are exactly those marked when the workers froze."""
+    address = cluster
     store = tmp_path / "resumed.zarr"
+    frozen = _worker_processes(address)
     client = _cli(store, "--scheduler", address)
-    _wait_for(lambda: _done(store) >= 3)
+    _wait_for(lambda: _done(store) >= 1)
+    for process in frozen:
+        process.suspend()
     client.send_signal(signal.SIGKILL)
     client.wait(timeout=30)
-    done = _done(store)  # tasks already running may still finish: wait until the count stays put
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline:
-        time.sleep(2.0)
-        if _done(store) == done:
-            break
+    from distributed import Client
+
+    with Client(address, timeout="60s") as check:
+        _wait_for(lambda: check.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0, 60)
+        for process in frozen:
+            process.kill()
         done = _done(store)
-    assert 3 <= done < 12
+        assert 1 <= done < 12
+        killed = {process.pid for process in frozen}
+        _wait_for(lambda: len(pids := _worker_pids(check)) == 2 and not pids & killed, 120)
     rerun = _cli(store, "--scheduler", address)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
