@@ -122,6 +122,19 @@ def test_a_zero_length_step_leaves_the_state_as_it_is(method):
         np.testing.assert_array_equal(step(y), y)
 
 
+def _sorted_grid(t0, t_end, dt, breaks):
+    """The grid the plain way: uniform nodes, breaks and t_end sorted together, nodes closer than 1e-9·dt
+    merged, t_end last, the nearest node moved onto each break."""
+    nodes = t0 + dt * np.arange(int(np.floor((t_end - t0) / dt + 1e-9)) + 1)
+    breaks = np.asarray([b for b in breaks if t0 < b < t_end], dtype=float)
+    nodes = np.sort(np.concatenate([nodes, breaks, [t_end]]))
+    nodes = nodes[np.concatenate([[True], np.diff(nodes) > 1e-9 * dt])]
+    nodes[-1] = t_end
+    for b in breaks:
+        nodes[np.argmin(np.abs(nodes - b))] = b
+    return nodes
+
+
 def test_the_step_grid_slices_join_to_the_whole_grid():
     rng = np.random.default_rng(1)
     for _ in range(300):
@@ -131,9 +144,10 @@ def test_the_step_grid_slices_join_to_the_whole_grid():
         nodes = int((t_end - t0) / dt)
         breaks = [t0 + dt * k + rng.choice([0.0, 1e-12, -1e-12, 5e-10 * dt, 2e-9 * dt, 0.5 * dt])
                   for k in rng.integers(-2, nodes + 3, size=rng.integers(0, 6))]
-        whole = fixed_step.time_grid(t0, t_end, dt, breaks)
-        grid = methods.StepGrid(t0, t_end, dt, breaks)
+        whole = _sorted_grid(t0, t_end, dt, breaks)
+        grid = fixed_step.StepGrid(t0, t_end, dt, breaks)
         assert len(grid) == len(whole)
+        np.testing.assert_array_equal(grid.nodes(), whole)
         cuts = np.unique(np.concatenate([[0, len(whole)], rng.integers(0, len(whole) + 1, size=4)]))
         np.testing.assert_array_equal(np.concatenate([grid.nodes(a, b) for a, b in zip(cuts[:-1], cuts[1:])]), whole)
 

@@ -251,6 +251,18 @@ def test_cli_writes_the_store_the_summary_and_the_map(tmp_path):
     assert "0 block(s) computed, 1 already done" in again.stdout
 
 
+def test_cli_makes_a_missing_store_folder_only_for_a_sweep_that_starts(tmp_path):
+    refused = _cli("sweep", "lif", "--grid", "I=5:5:3", "--out", "new/s.zarr", "--workers", "0", cwd=tmp_path)
+    assert refused.returncode == 2 and list(tmp_path.iterdir()) == [], refused.stderr
+    (tmp_path / "notes").write_text("")
+    blocked = _cli("sweep", "lif", "--grid", "I=2:3:2", "--out", "notes/s.zarr", "--workers", "0", cwd=tmp_path)
+    assert blocked.returncode == 2 and "'notes' is a file, not a folder" in blocked.stderr, blocked.stderr
+    made = _cli("sweep", "lif", "--grid", "I=2:3:2", "--t-end", "20", "--out", "new/deeper/s.zarr", "--workers", "0",
+                cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "new" / "deeper" / "s.zarr").is_dir() and (tmp_path / "new" / "deeper" / "s.md").is_file()
+
+
 def test_the_map_figure_labels_axes_with_units(serial_map, tmp_path):
     dataset, _ = serial_map
     panels = maps.plot_map(dataset, tmp_path / "map.png").axes

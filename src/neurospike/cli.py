@@ -188,10 +188,15 @@ def _writable(path: Path, formats: tuple[str, ...], option: str) -> Path:
                               f"{', '.join(formats)}")
     if path.is_dir():
         raise NeurospikeError(f"{option} {str(path)!r} is a directory; give a file name")
+    _folder_can_be_made(path, option)
+    return path
+
+
+def _folder_can_be_made(path: Path, option: str) -> None:
+    """Refuse ``path`` when a file stands where one of its folders would be."""
     existing = next(folder for folder in path.parents if folder.exists())
     if not existing.is_dir():
         raise NeurospikeError(f"{option} {str(path)!r}: {str(existing)!r} is a file, not a folder")
-    return path
 
 
 # --- running ----------------------------------------------------------------------------------------------------
@@ -556,8 +561,7 @@ def sweep(
         raise NeurospikeError(f"--workers {workers} must be >= 0 (0: run in this process)")
     if out.suffix.lower() != ".zarr":
         raise NeurospikeError(f"--out {str(out)!r}: give a zarr store path ending in .zarr")
-    if not out.parent.is_dir():
-        raise NeurospikeError(f"--out {str(out)!r}: directory {str(out.parent)!r} does not exist")
+    _folder_can_be_made(out, "--out")  # a missing folder is made when the store is created, after the checks
     if plot is not None:
         _writable(plot, PLOT_FORMATS, "--plot")
     if not task_memory > 0:

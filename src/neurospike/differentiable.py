@@ -152,7 +152,7 @@ def differentiable(model, *, method: Any = "rk4", dt: float, t_end: float | None
     current_of = _amplitude_to_current(problem.current)
     breaks = [] if getattr(scheme, "input_at_step_start", False) else list(current_of(1.0).discontinuities())
     forced = forced[(forced > t0) & (forced <= t_end)]
-    nodes = fixed_step.time_grid(t0, t_end, dt, [*breaks, *save_at, *forced])
+    nodes = fixed_step.StepGrid(t0, t_end, dt, [*breaks, *save_at, *forced]).nodes()
     record_index = np.searchsorted(nodes, save_at - 1e-9 * dt)
     forced_steps = None
     if forced.size:  # step i ends at node i + 1

@@ -149,54 +149,7 @@ def _grid(problem, breaks):
     memory_check(32.0 * count, problem.memory_limit, f"{count - 1} steps",
                  "use a larger dt or a shorter t_end (a population's step grid is built whole; --save-at does not "
                  "shorten it)")
-    return fixed_step.time_grid(t0, t_end, dt, breaks)
-
-
-class StepGrid:
-    """The nodes of :func:`fixed_step.time_grid` (t0, t_end, dt, breaks), any slice of them without building the
-    rest: the uniform nodes t0 + j·dt except within two steps of an inserted point (a break, t_end), where the
-    grid's sort, de-duplication and snapping are done once on those few nodes."""
-
-    def __init__(self, t0: float, t_end: float, dt: float, breaks=()):
-        self.t0, self.dt = t0, dt
-        count = int(math.floor((t_end - t0) / dt + 1e-9))
-        breaks = np.asarray([b for b in breaks if t0 < b < t_end], dtype=float)
-        inserted = np.concatenate([breaks, [t_end]])
-        below = np.floor((inserted - t0) / dt).astype(np.int64)  # the uniform node at or just below each point
-        self.near = np.unique(np.clip((below[:, None] + np.arange(-2, 4)).ravel(), 0, count))
-        values = np.concatenate([t0 + dt * self.near, inserted])
-        # a uniform node j sorts before an inserted point with ``below`` = c exactly when j < c + 0.5
-        keys = np.concatenate([self.near.astype(float), below + 0.5])
-        order = np.argsort(values, kind="stable")
-        values, keys = values[order], keys[order]
-        keep = np.concatenate([[True], np.diff(values) > 1e-9 * dt])
-        values, keys = values[keep], keys[keep]
-        values[-1] = t_end
-        for b in breaks:  # snap the nearest node exactly onto each break
-            values[np.argmin(np.abs(values - b))] = b
-        self.values = values
-        # where these nodes sit in the whole grid: after every uniform node outside ``near`` that sorts before them
-        self.index = np.arange(len(values)) + np.ceil(keys).astype(np.int64) - np.searchsorted(self.near, keys)
-        self.size = len(values) + count + 1 - len(self.near)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def nodes(self, start: int, stop: int) -> np.ndarray:
-        """Nodes ``start`` … ``stop − 1`` of the whole grid: the irregular ones in place, and between them runs of
-        consecutive uniform nodes (the m-th uniform node outside ``near``, from 0, is j = m + #{near < j})."""
-        nodes = np.empty(stop - start)
-        first, last = np.searchsorted(self.index, [start, stop])
-        nodes[self.index[first:last] - start] = self.values[first:last]
-        shifted_near = self.near - np.arange(len(self.near))
-        run_starts = np.concatenate([[start], self.index[first:last] + 1])
-        run_stops = np.concatenate([self.index[first:last], [stop]])
-        for irregular_before, (a, b) in enumerate(zip(run_starts, run_stops), start=first):
-            if b > a:
-                m = a - irregular_before
-                j = m + np.searchsorted(shifted_near, m, side="right")
-                nodes[a - start:b - start] = self.t0 + self.dt * np.arange(j, j + b - a)
-        return nodes
+    return fixed_step.StepGrid(t0, t_end, dt, breaks).nodes()
 
 
 def status_message(model, method, code, halt_time, max_rate, last_state=None):
@@ -217,7 +170,7 @@ def _one_neuron(method: FixedStep, problem) -> Trajectory:
     """One neuron over the whole grid: every node's state, the spikes with their states before and after the
     reset, refractory holds, and the method's dense output."""
     model, values, current, dt = problem.model, problem.params, problem.current, problem.dt
-    grid = StepGrid(problem.t0, problem.t_end, dt, _breaks(method, current))
+    grid = fixed_step.StepGrid(problem.t0, problem.t_end, dt, _breaks(method, current))
     n_steps, n, capacity = len(grid) - 1, model.n_states, _spike_capacity(problem)
     n_blocks = -(-n_steps // fixed_step.BLOCK)
     memory_check(max(32.0 * len(grid), 8 * 3 * (len(grid) * n + n_blocks * capacity * (1 + 2 * n))),
@@ -258,7 +211,7 @@ class _Segment:
     run_time: float
 
 
-def _segments(method: FixedStep, problem, grid: StepGrid, segment: int):
+def _segments(method: FixedStep, problem, grid: fixed_step.StepGrid, segment: int):
     """Run one neuron over ``grid`` in calls of ``segment`` steps (the last padded with zero-length steps, so
     every call has one compiled form), each continuing the last (state, refractory end, last spike time): the
     same steps, blocks and results as one call over the whole grid when ``segment`` is a multiple of
@@ -308,12 +261,13 @@ SEGMENT_STEPS = 2**17  # steps per compiled call of a streamed run (a multiple o
 
 def _streamed(method: FixedStep, problem) -> Trajectory:
     """One neuron with ``save_at``: the run in segments of ``SEGMENT_STEPS`` steps (:func:`_segments`), each
-    segment's nodes made when it runs (:class:`StepGrid`) and its trace dropped once the save_at times inside it
-    are evaluated, so memory holds one segment, the saved states and the spikes. The states at save_at (the same
+    segment's nodes made when it runs (:class:`~neurospike.solvers.fixed_step.StepGrid`) and its trace dropped
+    once the save_at times inside it are evaluated, so memory holds one segment, the saved states and the
+    spikes. The states at save_at (the same
     dense output) and the spikes equal :func:`_one_neuron`'s sampled at save_at to the last bit;
     ``progress(t, nan)`` after each segment."""
     model, n = problem.model, problem.model.n_states
-    grid = StepGrid(problem.t0, problem.t_end, problem.dt, _breaks(method, problem.current))
+    grid = fixed_step.StepGrid(problem.t0, problem.t_end, problem.dt, _breaks(method, problem.current))
     n_steps, capacity, save_at = len(grid) - 1, _spike_capacity(problem), problem.save_at
     segment = min(SEGMENT_STEPS, -(-n_steps // fixed_step.BLOCK) * fixed_step.BLOCK)
     most_spikes = int(math.ceil((problem.t_end - problem.t0) * problem.max_rate / 1000.0)) + 2 if capacity else 0

@@ -38,20 +38,54 @@ from .methods import VectorField
 BLOCK = 256
 
 
-def time_grid(t0: float, t_end: float, dt: float, breaks=()) -> np.ndarray:
-    """Nodes t0, t0 + dt, … , t_end with every break in (t0, t_end) inserted (nodes closer than 1e-9·dt to a
-    break are moved onto it)."""
-    count = int(math.floor((t_end - t0) / dt + 1e-9))
-    nodes = t0 + dt * np.arange(count + 1)
-    breaks = np.asarray([b for b in breaks if t0 < b < t_end], dtype=float)
-    nodes = np.concatenate([nodes, breaks, [t_end]])
-    nodes = np.sort(nodes)
-    keep = np.concatenate([[True], np.diff(nodes) > 1e-9 * dt])
-    nodes = nodes[keep]
-    nodes[-1] = t_end
-    for b in breaks:  # snap the nearest node exactly onto each break
-        nodes[np.argmin(np.abs(nodes - b))] = b
-    return nodes
+class StepGrid:
+    """The step nodes t0, t0 + dt, … , t_end with every break in (t0, t_end) inserted (nodes closer than 1e-9·dt
+    to a break or to t_end merged, the nearest node moved exactly onto each break), any slice of them without
+    building the rest: the uniform nodes t0 + j·dt except within two steps of an inserted point, where the
+    sort, de-duplication and snapping are done once on those few nodes."""
+
+    def __init__(self, t0: float, t_end: float, dt: float, breaks=()):
+        self.t0, self.dt = t0, dt
+        count = int(math.floor((t_end - t0) / dt + 1e-9))
+        breaks = np.asarray([b for b in breaks if t0 < b < t_end], dtype=float)
+        inserted = np.concatenate([breaks, [t_end]])
+        below = np.floor((inserted - t0) / dt).astype(np.int64)  # the uniform node at or just below each point
+        self.near = np.unique(np.clip((below[:, None] + np.arange(-2, 4)).ravel(), 0, count))
+        values = np.concatenate([t0 + dt * self.near, inserted])
+        # a uniform node j sorts before an inserted point with ``below`` = c exactly when j < c + 0.5
+        keys = np.concatenate([self.near.astype(float), below + 0.5])
+        order = np.argsort(values, kind="stable")
+        values, keys = values[order], keys[order]
+        keep = np.concatenate([[True], np.diff(values) > 1e-9 * dt])
+        values, keys = values[keep], keys[keep]
+        values[-1] = t_end
+        for b in breaks:  # snap the nearest node exactly onto each break
+            values[np.argmin(np.abs(values - b))] = b
+        self.values = values
+        # where these nodes sit in the whole grid: after every uniform node outside ``near`` that sorts before them
+        self.index = np.arange(len(values)) + np.ceil(keys).astype(np.int64) - np.searchsorted(self.near, keys)
+        self.size = len(values) + count + 1 - len(self.near)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def nodes(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Nodes ``start`` … ``stop − 1`` (default: all) of the whole grid: the irregular ones in place, and
+        between them runs of consecutive uniform nodes (the m-th uniform node outside ``near``, from 0, is
+        j = m + #{near < j})."""
+        stop = self.size if stop is None else stop
+        nodes = np.empty(stop - start)
+        first, last = np.searchsorted(self.index, [start, stop])
+        nodes[self.index[first:last] - start] = self.values[first:last]
+        shifted_near = self.near - np.arange(len(self.near))
+        run_starts = np.concatenate([[start], self.index[first:last] + 1])
+        run_stops = np.concatenate([self.index[first:last], [stop]])
+        for irregular_before, (a, b) in enumerate(zip(run_starts, run_stops), start=first):
+            if b > a:
+                m = a - irregular_before
+                j = m + np.searchsorted(shifted_near, m, side="right")
+                nodes[a - start:b - start] = self.t0 + self.dt * np.arange(j, j + b - a)
+        return nodes
 
 
 @dataclass(frozen=True)
