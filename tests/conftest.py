@@ -11,6 +11,8 @@ jax.config.update("jax_enable_x64", True)
 # of the suite skips most XLA compilation, which is most of the time of the fast tests.
 jax.config.update("jax_compilation_cache_dir", str(Path(__file__).resolve().parents[1] / ".pytest-jax-cache"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+# and the CLI subprocesses, Dask workers and serial sweeps of the tests too, not the user's ~/.cache/neurospike
+os.environ.setdefault("NEUROSPIKE_CACHE", str(Path(__file__).resolve().parents[1] / ".pytest-jax-cache"))
 
 
 @pytest.fixture(autouse=True, scope="module")

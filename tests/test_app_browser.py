@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -33,13 +34,17 @@ def server():
     process = subprocess.Popen([script, "app", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "NEUROSPIKE_CACHE": str(ROOT / ".pytest-jax-cache")})
     url = f"http://127.0.0.1:{port}/"
-    for _ in range(300):
+    deadline = time.monotonic() + 120.0
+    while True:
         try:
             urllib.request.urlopen(url + "api/health", timeout=1).read()
             break
         except OSError:
             if process.poll() is not None:
                 pytest.fail(f"neurospike app exited: {process.stderr.read()}")
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"neurospike app did not answer within 120 s: {process.communicate()[1]}")
             time.sleep(0.1)
     assert f"localhost:{port}" in process.stdout.readline()  # it prints the URL
     yield url
@@ -77,6 +82,13 @@ def configured(page, **expected):
     page.wait_for_function(f"() => {{ const c = window.neurospike.config; return {checks}; }}")
 
 
+def pause(page):
+    """Click pause and wait for the server's ack: every chunk sent before it has reached the page, none follows."""
+    acked = page.evaluate("window.neurospike.acks.pause || 0")
+    page.get_by_test_id("pause").click()
+    page.wait_for_function(f"() => (window.neurospike.acks.pause || 0) > {acked}")
+
+
 def test_play_advances_time_and_spikes_and_a_larger_input_fires_faster(page):
     assert number(page, "sim-time") == 0.0 and number(page, "spike-count") == 0
     page.get_by_test_id("slider-I").fill("5")
@@ -105,10 +117,9 @@ def test_play_advances_time_and_spikes_and_a_larger_input_fires_faster(page):
     assert fast > 2 * slow > 0, (slow, fast)
     latencies = page.evaluate("window.neurospike.latencies")
     assert latencies, "a slider change was never seen in a drawn trace"
-    page.get_by_test_id("pause").click()
-    page.wait_for_timeout(300)
+    pause(page)
     paused = number(page, "sim-time")
-    page.wait_for_timeout(400)
+    page.wait_for_timeout(400)  # 16 frames' worth
     assert number(page, "sim-time") == paused
     page.get_by_test_id("reset").click()
     wait_until(page, "sim-time", "x === 0")
@@ -160,8 +171,7 @@ def test_csv_and_png_export_what_is_shown(page):
     page.wait_for_function("() => window.neurospike.config.dt === 0.1")
     page.get_by_test_id("play").click()
     wait_until(page, "sim-time", "x > 600")
-    page.get_by_test_id("pause").click()
-    page.wait_for_timeout(200)
+    pause(page)
     with page.expect_download() as download:
         page.get_by_test_id("export-csv").click()
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
@@ -200,5 +210,7 @@ def test_two_tabs_are_independent_sessions_and_a_screenshot(page, browser, serve
     wait_until(page, "sim-time", "x > 1000")
     page.screenshot(path=str(tmp_path / "app.png"))  # not into the checkout: report/ is make demo's folder
     assert (tmp_path / "app.png").stat().st_size > 50_000
-    health = urllib.request.urlopen(server + "api/health", timeout=5).read().decode()
-    assert '"sessions":1' in health.replace(" ", "")  # the closed tab freed its session
+    deadline = time.monotonic() + 30.0  # the closed tab frees its session once the server sees the socket close
+    while json.loads(urllib.request.urlopen(server + "api/health", timeout=5).read())["sessions"] != 1:
+        assert time.monotonic() < deadline, "the closed tab's session was never freed"
+        time.sleep(0.1)

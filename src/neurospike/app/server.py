@@ -13,7 +13,9 @@ and after each configure or reset), ``phase`` (the phase plane again after a sli
 and while playing, every ``FRAME_S``: ``{"type": "chunk", "t": [...], "states": {...}, "phase_y": [...],
 "spikes": [...], "sim_time", "spike_count", "firing_rate", "revision", "speed"}`` with at most
 ``POINTS_PER_FRAME`` samples (min/max decimated, so spikes survive); ``revision`` counts the slider changes the
-chunk was computed with (the page measures slider-to-trace latency with it).
+chunk was computed with (the page measures slider-to-trace latency with it). Messages are applied in order, each
+between two frames; a message's ``ack`` comes after every chunk computed before it was applied and before any
+computed after, so no chunk follows the ack of ``pause``.
 
 Access (``AccessGuard``, behind Starlette's ``TrustedHostMiddleware``): a request whose Host is not one of the app's
 names gets 400; a WebSocket handshake whose Origin is not ``http://NAME:PORT`` for one of those names or an allowed
@@ -321,14 +323,14 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
                 first = invalid.errors()[0]
                 where = ".".join(str(p) for p in first.get("loc", ()))
                 return await send({"type": "error", "message": f"invalid message: {where}: {first.get('msg')}"})
-            async with lock:
+            async with lock:  # the ack goes out before any chunk computed after the message was applied
                 try:
                     reply = apply(message)
                 except NeurospikeError as bad:
                     return await send({"type": "error", "message": str(bad)})
-            await send({"type": "ack", "of": message.type, "revision": live["revision"]})
-            if reply is not None:
-                await send(reply)
+                await send({"type": "ack", "of": message.type, "revision": live["revision"]})
+                if reply is not None:
+                    await send(reply)
             if isinstance(message, Configure):
                 live["configured"] += 1
                 warming[:] = [task for task in warming if not task.done()] + [
@@ -374,20 +376,22 @@ def create_app(port: int = 8050, host: str = "127.0.0.1", allow_hosts=(), allow_
             return None
 
         async def frame():
-            async with lock:
+            async with lock:  # sent inside: every chunk computed before a message is applied precedes its ack
+                if not live["playing"]:
+                    return  # a pause applied while this frame waited for the lock: no chunk after its ack
                 simulation = live["simulation"]
                 speed = frame_speed(simulation, live["speed"])
                 revision = live["revision"]
                 began = time.perf_counter()
                 if live["frame_s"] < INLINE_FRAME_S:  # handing a short frame to a thread costs more than it
                     out = simulation.advance(1000.0 * FRAME_S * speed, POINTS_PER_FRAME)
-                else:  # one that may compile or take long: the event loop goes on (acks, pause)
+                else:  # one that may compile or take long: the event loop goes on (other tabs, arriving messages)
                     out = await asyncio.to_thread(simulation.advance, 1000.0 * FRAME_S * speed, POINTS_PER_FRAME)
                 live["frame_s"] = time.perf_counter() - began
-            await send(chunk_message(simulation, out, revision, speed))
-            if out["halted"]:
-                live["playing"] = False
-                await send({"type": "error", "message": out["halted"]})
+                await send(chunk_message(simulation, out, revision, speed))
+                if out["halted"]:
+                    live["playing"] = False
+                    await send({"type": "error", "message": out["halted"]})
 
         async def stream():
             due = time.monotonic()

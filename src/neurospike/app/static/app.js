@@ -4,8 +4,9 @@
    Drawing: the traces (v, the other states, a spike raster over the chosen window of simulated time) on a canvas
    strip chart (stripchart.js) every frame; the phase plane with the model's nullclines in plotly.js (SVG: in
    software-rendered WebGL, as in headless Chromium, scattergl took 250-500 ms an update) at PHASE_FPS; the 3D
-   neuron (neuron3d.js). Frames are drawn on requestAnimationFrame, at most one per chunk. window.neurospike exposes counters for tests and benchmarks:
-   chunks received, frames drawn, and each slider change's latency until a trace computed with it was drawn. */
+   neuron (neuron3d.js). Frames are drawn on requestAnimationFrame, at most one per chunk. window.neurospike
+   exposes counters for tests and benchmarks: chunks received, frames drawn, acks received by message type, and each
+   slider change's latency until a trace computed with it was drawn. */
 (function () {
   "use strict";
   const KEPT_MS = 5000;           // simulated time kept for the traces (the longest window)
@@ -15,7 +16,7 @@
   const COLORS = ["#ffb347", "#6fd3ff", "#b48cff", "#7dffa1", "#ff7b9c"];
   const $ = (id) => document.getElementById(id);
 
-  const stats = { chunks: 0, frames: 0, latencies: [], errors: [], connected: false, config: null };
+  const stats = { chunks: 0, frames: 0, latencies: [], errors: [], acks: {}, connected: false, config: null };
   window.neurospike = stats;
 
   let socket = null, models = [], config = null, playing = false;
@@ -48,7 +49,8 @@
       case "config": applyConfig(message); break;
       case "phase": phase = message.phase; phaseDirty = true; break;
       case "chunk": addChunk(message); break;
-      case "ack":
+      case "ack":  // every chunk sent before it has been applied (the ack of pause: the stream has stopped)
+        stats.acks[message.of] = (stats.acks[message.of] || 0) + 1;
         if (message.of === "set" && pendingInputs.length) {
           awaitingFrame.push({ revision: message.revision, since: pendingInputs.shift() });
         }
