@@ -263,9 +263,8 @@ def _streamed(method: FixedStep, problem) -> Trajectory:
     """One neuron with ``save_at``: the run in segments of ``SEGMENT_STEPS`` steps (:func:`_segments`), each
     segment's nodes made when it runs (:class:`~neurospike.solvers.fixed_step.StepGrid`) and its trace dropped
     once the save_at times inside it are evaluated, so memory holds one segment, the saved states and the
-    spikes. The states at save_at (the same
-    dense output) and the spikes equal :func:`_one_neuron`'s sampled at save_at to the last bit;
-    ``progress(t, nan)`` after each segment."""
+    spikes. The states at save_at (the same dense output) and the spikes equal :func:`_one_neuron`'s sampled at
+    save_at to the last bit; ``progress(t, nan)`` after each segment."""
     model, n = problem.model, problem.model.n_states
     grid = fixed_step.StepGrid(problem.t0, problem.t_end, problem.dt, _breaks(method, problem.current))
     n_steps, capacity, save_at = len(grid) - 1, _spike_capacity(problem), problem.save_at
