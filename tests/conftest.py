@@ -9,10 +9,11 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 # Compiled programs persist in .pytest-jax-cache/ (git-ignored; the browser tests' app uses it too): a second run
 # of the suite skips most XLA compilation, which is most of the time of the fast tests.
-jax.config.update("jax_compilation_cache_dir", str(Path(__file__).resolve().parents[1] / ".pytest-jax-cache"))
+JAX_CACHE = str(Path(__file__).resolve().parents[1] / ".pytest-jax-cache")
+jax.config.update("jax_compilation_cache_dir", JAX_CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 # and the CLI subprocesses, Dask workers and serial sweeps of the tests too, not the user's ~/.cache/neurospike
-os.environ.setdefault("NEUROSPIKE_CACHE", str(Path(__file__).resolve().parents[1] / ".pytest-jax-cache"))
+os.environ.setdefault("NEUROSPIKE_CACHE", JAX_CACHE)
 
 
 @pytest.fixture(autouse=True, scope="module")

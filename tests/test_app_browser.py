@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,8 +22,6 @@ from conftest import free_port
 
 pytestmark = pytest.mark.slow  # chromium against a running app: `make check` leaves it out, `make test` runs it
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def server():
@@ -32,7 +29,7 @@ def server():
     port = free_port()
     script = shutil.which("neurospike", path=str(Path(sys.executable).parent)) or "neurospike"
     process = subprocess.Popen([script, "app", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "NEUROSPIKE_CACHE": str(ROOT / ".pytest-jax-cache")})
+                               text=True)  # its jax disk cache: the tests' (NEUROSPIKE_CACHE, tests/conftest.py)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120.0
     while True:

@@ -15,7 +15,6 @@ page's own WebSocket through (every connection goes to 127.0.0.1).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -36,7 +35,6 @@ from conftest import free_port  # noqa: E402
 from neurospike import cli  # noqa: E402
 from neurospike.app import server  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 PORT = 8050
 OWN_ORIGINS = [f"http://127.0.0.1:{PORT}", f"http://localhost:{PORT}", f"http://[::1]:{PORT}"]
 ROUTES = ["/", "/api/health", "/api/models", "/static/app.js", "/vendor/plotly.min.js"]
@@ -314,8 +312,7 @@ def exposed():
     port = free_port()
     script = shutil.which("neurospike", path=str(Path(sys.executable).parent)) or "neurospike"
     process = subprocess.Popen([script, "app", "--host", "0.0.0.0", "--port", str(port)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "NEUROSPIKE_CACHE": str(ROOT / ".pytest-jax-cache")})
+                               stderr=subprocess.PIPE, text=True)  # the tests' jax disk cache (tests/conftest.py)
     line = process.stdout.readline()
     match = re.search(r"http://\S+:(\d+)/\?token=([\w-]+)\s", line)
     assert match and int(match.group(1)) == port, (line, process.stderr.read() if process.poll() is not None else "")

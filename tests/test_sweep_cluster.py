@@ -105,6 +105,11 @@ def _worker_processes(address) -> list[psutil.Process]:
         return [psutil.Process(pid) for pid in sorted(_worker_pids(check))]
 
 
+def _wait_for_replacements(check, killed: set[int]) -> None:
+    """Until the nannies' new worker processes have joined in place of the ``killed`` ones."""
+    _wait_for(lambda: len(pids := _worker_pids(check)) == 2 and not pids & killed, 120)
+
+
 def _wait_for(condition, timeout=240.0):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -139,7 +144,7 @@ def test_a_worker_killed_mid_sweep_is_replaced_and_the_result_is_the_same(serial
     from distributed import Client
 
     with Client(address, timeout="60s") as check:  # the nanny started a new worker process in its place
-        _wait_for(lambda: len(pids := _worker_pids(check)) == 2 and victim.pid not in pids, 120)
+        _wait_for_replacements(check, {victim.pid})
 
 
 def test_a_rerun_after_the_client_died_computes_only_the_missing_blocks(serial, cluster, tmp_path):
@@ -164,8 +169,7 @@ def test_a_rerun_after_the_client_died_computes_only_the_missing_blocks(serial, 
             process.kill()
         done = _done(store)
         assert 1 <= done < 12
-        killed = {process.pid for process in frozen}
-        _wait_for(lambda: len(pids := _worker_pids(check)) == 2 and not pids & killed, 120)
+        _wait_for_replacements(check, {process.pid for process in frozen})
     rerun = _cli(store, "--scheduler", address)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
